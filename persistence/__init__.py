@@ -1,0 +1,32 @@
+"""The storage port and its adapters."""
+
+from persistence.port import (
+    Account,
+    Change,
+    Conflict,
+    Duplicate,
+    IdemRecord,
+    LedgerEntry,
+    ListingWrite,
+    Notification,
+    PlayerDoc,
+    PlayerWrite,
+    RefreshToken,
+    Storage,
+)
+
+__all__ = [
+    "Account", "Change", "Conflict", "Duplicate", "IdemRecord", "LedgerEntry", "ListingWrite", "Notification",
+    "PlayerDoc", "PlayerWrite", "RefreshToken", "Storage", "open_storage",
+]
+
+
+def open_storage(url: str) -> Storage:
+    """Build the adapter a storage URL names: `sqlite:///path/to/file.db` or `mongodb://...`."""
+    if url.startswith("sqlite://"):
+        from persistence.sqlite import SQLiteStorage
+
+        return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:")
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError("the MongoDB adapter is not available yet")
+    raise ValueError(f"unknown storage URL scheme: {url.split(':', 1)[0]}")

@@ -1,0 +1,224 @@
+"""The storage port: what a node needs from durable storage, whatever the adapter behind it.
+
+A player's game state is one versioned document (bounded: at most 50 characters, 20 equipment items and 50
+consumable stacks), so most commands are a read, a pure rule and one conditional write. Writes that touch more
+than one document (a trade, a sweep, an expiry) go through `commit`, which is atomic in every adapter and fails
+with `Conflict` when any document changed since it was read; callers then re-read and re-apply.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StorageError(Exception):
+    """Base of the errors the port defines."""
+
+
+class Conflict(StorageError):
+    """A document changed since it was read (optimistic concurrency): re-read and re-apply."""
+
+
+class Duplicate(StorageError):
+    """A unique key is taken (account name or email, idempotency key)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"duplicate {what}")
+        self.what = what
+
+
+@dataclass(slots=True)
+class Account:
+    id: str
+    name: str
+    email: str
+    password_hash: str
+    role: str = "player"
+    created_at: float = 0.0
+
+
+@dataclass(slots=True)
+class PlayerDoc:
+    id: str
+    name: str
+    version: int
+    state: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PlayerWrite:
+    """Replace a player's state if it is still at `expected_version` (None: the player is new)."""
+
+    id: str
+    name: str
+    expected_version: int | None
+    state: dict[str, Any]
+    sweep_at: float | None = None  # earliest moment a scheduled job must look at this player
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    player_id: str
+    currency: str  # "VAL" or "EVO"
+    delta: int
+    reason: str
+    ref: str
+    at: float
+
+
+@dataclass(slots=True)
+class Notification:
+    id: str
+    player_id: str
+    kind: str
+    data: dict[str, Any]
+    at: float
+    read: bool = False
+
+
+@dataclass(slots=True)
+class ListingWrite:
+    """Insert a listing (expected_status None) or move it from `expected_status` to `doc["status"]`."""
+
+    id: str
+    expected_status: str | None
+    doc: dict[str, Any]
+
+
+@dataclass(slots=True)
+class IdemRecord:
+    player_id: str
+    key: str
+    type: str
+    reply: dict[str, Any]  # the reply frame without its id
+    at: float
+
+
+@dataclass(slots=True)
+class RefreshToken:
+    token_hash: str
+    player_id: str
+    family: str
+    expires_at: float
+    used: bool = False
+    revoked: bool = False
+
+
+@dataclass(slots=True)
+class Change:
+    """Everything one command writes, applied all or nothing."""
+
+    players: list[PlayerWrite] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    listings: list[ListingWrite] = field(default_factory=list)
+    idem: IdemRecord | None = None
+    account: Account | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.players or self.ledger or self.notifications or self.listings or self.idem or self.account)
+
+
+class Storage(ABC):
+    """The storage port. Handlers depend on this, never on an adapter."""
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool: ...
+
+    # --- configuration stored with the game data ---------------------------------------------------------------
+    @abstractmethod
+    async def get_meta(self, key: str) -> Any | None: ...
+
+    @abstractmethod
+    async def put_meta(self, key: str, value: Any) -> None: ...
+
+    # --- accounts and tokens ------------------------------------------------------------------------------------
+    @abstractmethod
+    async def account_by_name(self, name: str) -> Account | None: ...
+
+    @abstractmethod
+    async def account_by_id(self, account_id: str) -> Account | None: ...
+
+    @abstractmethod
+    async def set_role(self, account_id: str, role: str) -> None: ...
+
+    @abstractmethod
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    @abstractmethod
+    async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        """Mark a refresh token used and return it as it was before (None if unknown). Atomic: of two racing
+        uses, exactly one sees `used=False`."""
+
+    @abstractmethod
+    async def revoke_token_family(self, family: str) -> None: ...
+
+    @abstractmethod
+    async def revoke_access_token(self, jti: str, expires_at: float) -> None: ...
+
+    @abstractmethod
+    async def access_token_revoked(self, jti: str) -> bool: ...
+
+    # --- players -------------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def load_player(self, player_id: str) -> PlayerDoc | None: ...
+
+    @abstractmethod
+    async def player_id_by_name(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    def iter_players(self) -> AsyncIterator[PlayerDoc]: ...
+
+    @abstractmethod
+    async def players_due(self, now: float, limit: int) -> list[str]:
+        """Players whose `sweep_at` has come."""
+
+    # --- the one atomic write -------------------------------------------------------------------------------------
+    @abstractmethod
+    async def commit(self, change: Change) -> None:
+        """Apply `change` atomically. Raises Conflict (a document moved on) or Duplicate (idempotency key or
+        account name/email taken); nothing is written then."""
+
+    @abstractmethod
+    async def get_idem(self, player_id: str, key: str) -> IdemRecord | None: ...
+
+    @abstractmethod
+    async def purge_idem(self, older_than: float) -> int: ...
+
+    # --- ledger ----------------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def ledger_sums(self) -> dict[tuple[str, str], int]:
+        """Sum of ledger deltas by (player id, currency)."""
+
+    @abstractmethod
+    async def ledger_for(self, player_id: str, limit: int) -> list[LedgerEntry]: ...
+
+    # --- notifications --------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]: ...
+
+    @abstractmethod
+    async def mark_read(self, player_id: str, ids: list[str] | None) -> int:
+        """Mark the given notifications (all when None) of this player read; return how many changed."""
+
+    @abstractmethod
+    async def unread_count(self, player_id: str) -> int: ...
+
+    # --- market listings ------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def get_listing(self, listing_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def query_listings(self, query: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]: ...

@@ -1,0 +1,347 @@
+"""The embedded storage adapter: one SQLite file in WAL mode, driven from a single writer thread.
+
+SQLite serialises writers anyway; one thread that owns the connection keeps the blocking calls off the event loop
+and makes `commit` a plain `BEGIN IMMEDIATE ... COMMIT` with version checks inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from persistence.port import (
+    Account,
+    Change,
+    Conflict,
+    Duplicate,
+    IdemRecord,
+    LedgerEntry,
+    Notification,
+    PlayerDoc,
+    RefreshToken,
+    Storage,
+)
+
+T = TypeVar("T")
+
+# Each entry moves the schema one version up; a database is brought to the last one at open.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL);
+    CREATE TABLE players (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, version INTEGER NOT NULL,
+        state TEXT NOT NULL, sweep_at REAL);
+    CREATE INDEX players_sweep ON players (sweep_at) WHERE sweep_at IS NOT NULL;
+    CREATE TABLE ledger (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, player_id TEXT NOT NULL, currency TEXT NOT NULL,
+        delta INTEGER NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX ledger_player ON ledger (player_id, seq);
+    CREATE TABLE notifications (
+        id TEXT PRIMARY KEY, player_id TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL,
+        at REAL NOT NULL, read INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX notifications_player ON notifications (player_id, at);
+    CREATE TABLE idem (
+        player_id TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, reply TEXT NOT NULL, at REAL NOT NULL,
+        PRIMARY KEY (player_id, key));
+    CREATE INDEX idem_at ON idem (at);
+    CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY, player_id TEXT NOT NULL, family TEXT NOT NULL,
+        expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX refresh_family ON refresh_tokens (family);
+    CREATE TABLE revoked_jti (jti TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+    CREATE TABLE listings (
+        id TEXT PRIMARY KEY, status TEXT NOT NULL, seller_id TEXT NOT NULL, kind TEXT NOT NULL,
+        code TEXT NOT NULL, rank TEXT, level INTEGER NOT NULL DEFAULT 0, price INTEGER NOT NULL,
+        featured INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, expires_at REAL NOT NULL,
+        doc TEXT NOT NULL);
+    CREATE INDEX listings_active ON listings (status, featured, price);
+    CREATE INDEX listings_seller ON listings (seller_id, status);
+    CREATE INDEX listings_expiry ON listings (status, expires_at);
+    """,
+]
+
+_LISTING_COLUMNS = ("status", "seller_id", "kind", "code", "rank", "level", "price", "featured", "created_at",
+                    "expires_at")
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class SQLiteStorage(Storage):
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("storage is not open")
+        return self._db
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self.db.close)
+            self._db = None
+        self._thread.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._run(lambda: self.db.execute("SELECT 1").fetchone()[0] == 1)
+        except Exception:
+            return False
+
+    @property
+    def schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    # --- meta --------------------------------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> Any | None:
+        row = await self._run(lambda: self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone())
+        return orjson.loads(row[0]) if row else None
+
+    async def put_meta(self, key: str, value: Any) -> None:
+        await self._run(lambda: self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            (key, _dumps(value))))
+
+    # --- accounts and tokens --------------------------------------------------------------------------------------
+    def _account(self, where: str, arg: str) -> Account | None:
+        row = self.db.execute(
+            f"SELECT id, name, email, password_hash, role, created_at FROM accounts WHERE {where}=?", (arg,)
+        ).fetchone()
+        return Account(*row) if row else None
+
+    async def account_by_name(self, name: str) -> Account | None:
+        return await self._run(self._account, "name", name)
+
+    async def account_by_id(self, account_id: str) -> Account | None:
+        return await self._run(self._account, "id", account_id)
+
+    async def set_role(self, account_id: str, role: str) -> None:
+        await self._run(lambda: self.db.execute("UPDATE accounts SET role=? WHERE id=?", (role, account_id)))
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        await self._run(lambda: self.db.execute(
+            "INSERT INTO refresh_tokens (token_hash, player_id, family, expires_at) VALUES (?, ?, ?, ?)",
+            (token.token_hash, token.player_id, token.family, token.expires_at)))
+
+    def _use_refresh(self, token_hash: str) -> RefreshToken | None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT token_hash, player_id, family, expires_at, used, revoked FROM refresh_tokens "
+                "WHERE token_hash=?", (token_hash,)).fetchone()
+            if row:
+                db.execute("UPDATE refresh_tokens SET used=1 WHERE token_hash=?", (token_hash,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if not row:
+            return None
+        return RefreshToken(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]))
+
+    async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        return await self._run(self._use_refresh, token_hash)
+
+    async def revoke_token_family(self, family: str) -> None:
+        await self._run(lambda: self.db.execute("UPDATE refresh_tokens SET revoked=1 WHERE family=?", (family,)))
+
+    async def revoke_access_token(self, jti: str, expires_at: float) -> None:
+        await self._run(lambda: self.db.execute(
+            "INSERT OR IGNORE INTO revoked_jti (jti, expires_at) VALUES (?, ?)", (jti, expires_at)))
+
+    async def access_token_revoked(self, jti: str) -> bool:
+        row = await self._run(lambda: self.db.execute("SELECT 1 FROM revoked_jti WHERE jti=?", (jti,)).fetchone())
+        return row is not None
+
+    # --- players -------------------------------------------------------------------------------------------------
+    async def load_player(self, player_id: str) -> PlayerDoc | None:
+        row = await self._run(lambda: self.db.execute(
+            "SELECT id, name, version, state FROM players WHERE id=?", (player_id,)).fetchone())
+        return PlayerDoc(row[0], row[1], row[2], orjson.loads(row[3])) if row else None
+
+    async def player_id_by_name(self, name: str) -> str | None:
+        row = await self._run(lambda: self.db.execute("SELECT id FROM players WHERE name=?", (name,)).fetchone())
+        return row[0] if row else None
+
+    def _players_after(self, last: str) -> list[tuple[Any, ...]]:
+        return self.db.execute(
+            "SELECT id, name, version, state FROM players WHERE id>? ORDER BY id LIMIT 500", (last,)).fetchall()
+
+    async def iter_players(self) -> AsyncIterator[PlayerDoc]:
+        last = ""
+        while True:
+            rows = await self._run(self._players_after, last)
+            if not rows:
+                return
+            for row in rows:
+                yield PlayerDoc(row[0], row[1], row[2], orjson.loads(row[3]))
+            last = rows[-1][0]
+
+    async def players_due(self, now: float, limit: int) -> list[str]:
+        rows = await self._run(lambda: self.db.execute(
+            "SELECT id FROM players WHERE sweep_at IS NOT NULL AND sweep_at<=? ORDER BY sweep_at LIMIT ?",
+            (now, limit)).fetchall())
+        return [r[0] for r in rows]
+
+    # --- commit --------------------------------------------------------------------------------------------------
+    async def commit(self, change: Change) -> None:
+        await self._run(self._commit, change)
+
+    def _commit(self, change: Change) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._apply(db, change)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, change: Change) -> None:
+        if change.idem is not None:
+            idem = change.idem
+            try:
+                db.execute("INSERT INTO idem (player_id, key, type, reply, at) VALUES (?, ?, ?, ?, ?)",
+                           (idem.player_id, idem.key, idem.type, _dumps(idem.reply), idem.at))
+            except sqlite3.IntegrityError:
+                raise Duplicate("idempotency key") from None
+        if change.account is not None:
+            acc = change.account
+            try:
+                db.execute("INSERT INTO accounts (id, name, email, password_hash, role, created_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           (acc.id, acc.name, acc.email, acc.password_hash, acc.role, acc.created_at))
+            except sqlite3.IntegrityError as exc:
+                raise Duplicate("email" if "email" in str(exc) else "name") from None
+        for write in change.players:
+            state = _dumps(write.state)
+            if write.expected_version is None:
+                try:
+                    db.execute("INSERT INTO players (id, name, version, state, sweep_at) VALUES (?, ?, 1, ?, ?)",
+                               (write.id, write.name, state, write.sweep_at))
+                except sqlite3.IntegrityError:
+                    raise Duplicate("name") from None
+            else:
+                cursor = db.execute("UPDATE players SET version=version+1, state=?, sweep_at=? "
+                                    "WHERE id=? AND version=?", (state, write.sweep_at, write.id,
+                                                                  write.expected_version))
+                if cursor.rowcount != 1:
+                    raise Conflict(f"player {write.id} changed")
+        for listing in change.listings:
+            doc = listing.doc
+            values = [doc.get(c) for c in _LISTING_COLUMNS]
+            if listing.expected_status is None:
+                db.execute(f"INSERT INTO listings (id, {', '.join(_LISTING_COLUMNS)}, doc) "
+                           f"VALUES (?, {', '.join('?' * len(_LISTING_COLUMNS))}, ?)",
+                           (listing.id, *values, _dumps(doc)))
+            else:
+                cursor = db.execute(f"UPDATE listings SET {', '.join(c + '=?' for c in _LISTING_COLUMNS)}, doc=? "
+                                    "WHERE id=? AND status=?",
+                                    (*values, _dumps(doc), listing.id, listing.expected_status))
+                if cursor.rowcount != 1:
+                    raise Conflict(f"listing {listing.id} changed")
+        if change.ledger:
+            db.executemany("INSERT INTO ledger (player_id, currency, delta, reason, ref, at) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(e.player_id, e.currency, e.delta, e.reason, e.ref, e.at) for e in change.ledger])
+        if change.notifications:
+            db.executemany("INSERT INTO notifications (id, player_id, kind, data, at, read) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(n.id, n.player_id, n.kind, _dumps(n.data), n.at, int(n.read))
+                            for n in change.notifications])
+
+    async def get_idem(self, player_id: str, key: str) -> IdemRecord | None:
+        row = await self._run(lambda: self.db.execute(
+            "SELECT player_id, key, type, reply, at FROM idem WHERE player_id=? AND key=?", (player_id, key)
+        ).fetchone())
+        return IdemRecord(row[0], row[1], row[2], orjson.loads(row[3]), row[4]) if row else None
+
+    async def purge_idem(self, older_than: float) -> int:
+        def purge() -> int:
+            count = self.db.execute("DELETE FROM idem WHERE at<?", (older_than,)).rowcount
+            self.db.execute("DELETE FROM revoked_jti WHERE expires_at<?", (older_than,))
+            self.db.execute("DELETE FROM refresh_tokens WHERE expires_at<?", (older_than,))
+            return count
+        return await self._run(purge)
+
+    # --- ledger ----------------------------------------------------------------------------------------------------
+    async def ledger_sums(self) -> dict[tuple[str, str], int]:
+        rows = await self._run(lambda: self.db.execute(
+            "SELECT player_id, currency, SUM(delta) FROM ledger GROUP BY player_id, currency").fetchall())
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    async def ledger_for(self, player_id: str, limit: int) -> list[LedgerEntry]:
+        rows = await self._run(lambda: self.db.execute(
+            "SELECT player_id, currency, delta, reason, ref, at FROM ledger WHERE player_id=? "
+            "ORDER BY seq DESC LIMIT ?", (player_id, limit)).fetchall())
+        return [LedgerEntry(*r) for r in rows]
+
+    # --- notifications --------------------------------------------------------------------------------------------
+    async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]:
+        where = "player_id=?" + (" AND read=0" if unread_only else "")
+        rows = await self._run(lambda: self.db.execute(
+            f"SELECT id, player_id, kind, data, at, read FROM notifications WHERE {where} "
+            "ORDER BY at DESC, id DESC LIMIT ?", (player_id, limit)).fetchall())
+        return [Notification(r[0], r[1], r[2], orjson.loads(r[3]), r[4], bool(r[5])) for r in rows]
+
+    async def mark_read(self, player_id: str, ids: list[str] | None) -> int:
+        def mark() -> int:
+            if ids is None:
+                return self.db.execute("UPDATE notifications SET read=1 WHERE player_id=? AND read=0",
+                                       (player_id,)).rowcount
+            marks = ",".join("?" * len(ids))
+            return self.db.execute(f"UPDATE notifications SET read=1 WHERE player_id=? AND read=0 AND id IN ({marks})",
+                                   (player_id, *ids)).rowcount
+        return await self._run(mark)
+
+    async def unread_count(self, player_id: str) -> int:
+        row = await self._run(lambda: self.db.execute(
+            "SELECT COUNT(*) FROM notifications WHERE player_id=? AND read=0", (player_id,)).fetchone())
+        return int(row[0])
+
+    # --- listings --------------------------------------------------------------------------------------------------
+    async def get_listing(self, listing_id: str) -> dict[str, Any] | None:
+        row = await self._run(lambda: self.db.execute("SELECT doc FROM listings WHERE id=?", (listing_id,)).fetchone())
+        return orjson.loads(row[0]) if row else None
+
+    async def query_listings(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError("market queries arrive with the market")
+
+    async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]:
+        rows = await self._run(lambda: self.db.execute(
+            "SELECT doc FROM listings WHERE status='active' AND expires_at<=? ORDER BY expires_at LIMIT ?",
+            (now, limit)).fetchall())
+        return [orjson.loads(r[0]) for r in rows]

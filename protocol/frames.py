@@ -1,0 +1,112 @@
+"""Decoding of command frames and encoding of replies and events (one JSON object per text frame)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from protocol.codes import MAX_IDEM_LENGTH, ErrorCode
+from protocol.messages import COMMANDS
+from protocol.schema import Command, SchemaError, validate
+
+FrameId = str | int | None
+
+_FRAME_KEYS = frozenset({"id", "type", "data", "idem"})
+
+
+class FrameError(Exception):
+    """A frame that cannot be executed; it is answered with an error reply and the connection stays."""
+
+    def __init__(
+        self, code: ErrorCode, message: str, *, id: FrameId = None, type: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.id = id
+        self.type = type
+        self.field = field
+
+    def reply(self) -> bytes:
+        extra = {"field": self.field} if self.field else {}
+        return encode_error(self.id, self.type, self.code, self.message, **extra)
+
+
+@dataclass(slots=True)
+class Frame:
+    id: FrameId
+    type: str
+    data: dict[str, Any]
+    idem: str | None
+    command: Command
+
+
+def decode(raw: str | bytes) -> Frame:
+    """Parse and validate one client frame; raise FrameError with the protocol's code otherwise."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
+
+    frame_id = obj.get("id")
+    if isinstance(frame_id, bool) or not isinstance(frame_id, (str, int, type(None))):
+        raise FrameError(ErrorCode.BAD_REQUEST, "id must be a string or an integer", field="id")
+    if isinstance(frame_id, str) and len(frame_id) > MAX_IDEM_LENGTH:
+        raise FrameError(ErrorCode.BAD_REQUEST, "id is longer than 64 characters", field="id")
+    if isinstance(frame_id, int) and not -(2**53) < frame_id < 2**53:
+        raise FrameError(ErrorCode.BAD_REQUEST, "id is out of range", field="id")
+
+    frame_type = obj.get("type")
+    if not isinstance(frame_type, str):
+        raise FrameError(ErrorCode.BAD_REQUEST, "type must be a string", id=frame_id, field="type")
+    for key in obj:
+        if key not in _FRAME_KEYS:
+            raise FrameError(ErrorCode.BAD_REQUEST, f"unknown field {key}", id=frame_id, field=str(key)[:64])
+    command = COMMANDS.get(frame_type)
+    if command is None:
+        raise FrameError(ErrorCode.UNKNOWN_TYPE, f"unknown type {frame_type[:64]}", id=frame_id, type=frame_type[:64])
+
+    idem = obj.get("idem")
+    if idem is not None:
+        if not command.changes_state:
+            raise FrameError(ErrorCode.BAD_REQUEST, f"{frame_type} takes no idem key",
+                             id=frame_id, type=frame_type, field="idem")
+        if not isinstance(idem, str) or not 0 < len(idem) <= MAX_IDEM_LENGTH:
+            raise FrameError(ErrorCode.BAD_REQUEST, "idem must be a string of 1 to 64 characters",
+                             id=frame_id, type=frame_type, field="idem")
+
+    data = obj.get("data", {})
+    if data is None:
+        data = {}
+    try:
+        validate(command.fields, data)
+    except SchemaError as exc:
+        field = exc.field if exc.field == "data" else f"data.{exc.field}"
+        raise FrameError(ErrorCode.BAD_REQUEST, exc.message, id=frame_id, type=frame_type, field=field) from None
+    return Frame(id=frame_id, type=frame_type, data=data, idem=idem, command=command)
+
+
+def encode_reply(frame_id: FrameId, frame_type: str, data: dict[str, Any], *, replayed: bool = False) -> bytes:
+    reply: dict[str, Any] = {"id": frame_id, "type": frame_type, "ok": True, "data": data}
+    if replayed:
+        reply["replayed"] = True
+    return orjson.dumps(reply)
+
+
+def encode_error(frame_id: FrameId, frame_type: str | None, code: ErrorCode, message: str, **extra: Any) -> bytes:
+    error = {"code": str(code), "message": message, **extra}
+    return orjson.dumps({"id": frame_id, "type": frame_type, "ok": False, "error": error})
+
+
+def encode_event(event_type: str, data: dict[str, Any], *, seq: int | None = None, topic: str | None = None) -> bytes:
+    event: dict[str, Any] = {"type": event_type}
+    if seq is not None:
+        event["seq"] = seq
+    if topic is not None:
+        event["topic"] = topic
+    event["data"] = data
+    return orjson.dumps(event)

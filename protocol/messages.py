@@ -1,0 +1,200 @@
+"""Every message of protocol v1: the single source for validation and for docs/PROTOCOL.md."""
+
+from __future__ import annotations
+
+from protocol.schema import Command, Event, Field
+
+TOPIC_PATTERN = r"market|chat:global|ranking:(points|level|wealth|points:\d{4}-W\d{2})"
+ID = r"[A-Za-z0-9_-]{1,64}"
+BOARD_PATTERN = r"points|level|wealth|points:\d{4}-W\d{2}"
+
+PLAYER_EXAMPLE = {
+    "id": "p_3kx9", "name": "ana", "val": 100, "evo": 2, "energy": 100, "energy_max": 100,
+    "next_energy_at": None, "role": "player", "unread": 0,
+}
+
+_commands: list[Command] = [
+    # --- session -------------------------------------------------------------------------------------------------
+    Command(
+        "auth", "session",
+        "First frame of every connection, within 5 s. With `resume`, the events after `seq` of that session are "
+        "delivered before any new one (`resumed: true`), or `resumed: false` when they cannot be replayed.",
+        fields=(
+            Field("token", "str", "Access token (JWT) from `POST /auth/login` or `/auth/refresh`.", max=4096),
+            Field("resume", "object", "The session to continue and the last `seq` the client saw.", required=False,
+                  fields=(Field("session", "str", "Session id from an earlier `auth` reply.", max=64),
+                          Field("seq", "int", "Last event `seq` received.", min=0))),
+        ),
+        example={"token": "eyJhbGciOi...", "resume": {"session": "s_b1f0", "seq": 41}},
+        reply={"player": PLAYER_EXAMPLE, "session": "s_b1f0", "node": "node-7c2e", "protocol": 1,
+               "server_time": 1764400000.25, "seq": 41, "resumed": True},
+    ),
+    Command("ping", "session", "Round-trip check; `echo` (if sent) comes back.",
+            fields=(Field("echo", "str", "Anything up to 60,000 characters.", required=False, max=60000),),
+            example={"echo": "hi"}, reply={"echo": "hi", "server_time": 1764400000.25}),
+    Command("state.get", "session", "The player's state summary.",
+            reply={"player": PLAYER_EXAMPLE}),
+    Command("sub.add", "session", "Subscribe this connection to a broadcast topic.",
+            fields=(Field("topic", "str", "`market`, `chat:global` or `ranking:<board>`.", pattern=TOPIC_PATTERN),),
+            example={"topic": "market"}, reply={"topic": "market"}),
+    Command("sub.remove", "session", "Unsubscribe this connection from a topic.",
+            fields=(Field("topic", "str", "A topic given to `sub.add`.", pattern=TOPIC_PATTERN),),
+            example={"topic": "market"}, reply={"topic": "market"}),
+]
+
+_events: list[Event] = []
+
+CHARACTER_EXAMPLE = {
+    "id": "c_91ab", "base": "vision-espectral", "rank": "D", "level": 3, "stage": 1, "xp": 40, "xp_next": 300,
+    "hp": 38, "hp_max": 40, "atk": 19, "def": 9, "wounded": False, "equipment": {}, "buffs": [],
+}
+ITEM_EXAMPLE = {"id": "i_5d2c", "code": "pocion-vida-menor", "kind": "consumable", "uses": 1}
+WALLET_EXAMPLE = {"val": 96, "evo": 2}
+GAME_ERRORS = ("not_found", "in_combat", "character_wounded", "insufficient_funds", "insufficient_energy")
+
+
+def _character_field(doc: str = "Id of one of your characters.") -> Field:
+    return Field("character", "str", doc, pattern=ID)
+
+
+_commands += [
+    # --- characters and items ------------------------------------------------------------------------------------
+    Command("catalog.get", "characters", "The game catalog: characters, ranks, items, dungeons, and the settings.",
+            reply={"version": 1, "characters": {"vision-espectral": {"atk": 10, "hp": 20, "def": 5}}, "...": "..."}),
+    Command("character.list", "characters", "Your characters with their effective stats.",
+            reply={"characters": [CHARACTER_EXAMPLE]}),
+    Command("inventory.get", "characters", "Your free inventory (equipped items are shown on their character).",
+            reply={"items": [ITEM_EXAMPLE], "limits": {"characters": 50, "equipment": 20, "consumables": 50}}),
+    Command("character.heal", "characters",
+            "Restore full HP for ceil((max - current) / 10) x 2 VAL and 2 energy. Not for a wounded character.",
+            fields=(_character_field(),), example={"character": "c_91ab"},
+            reply={"character": CHARACTER_EXAMPLE, "cost": 2, **WALLET_EXAMPLE}, changes_state=True,
+            errors=(*GAME_ERRORS, "conflict")),
+    Command("character.revive", "characters", "Bring a wounded character back to full HP for 50 VAL.",
+            fields=(_character_field(),), example={"character": "c_91ab"},
+            reply={"character": CHARACTER_EXAMPLE, **WALLET_EXAMPLE}, changes_state=True,
+            errors=("not_found", "conflict", "insufficient_funds", "in_combat")),
+    Command("character.evolve", "characters",
+            "Raise the stage: to 2 at level 40 (1,000 VAL + 1 EVO), to 3 at level 100 (3,000 VAL + 1 EVO); "
+            "10 energy.",
+            fields=(_character_field(),), example={"character": "c_91ab"},
+            reply={"character": CHARACTER_EXAMPLE, **WALLET_EXAMPLE}, changes_state=True,
+            errors=(*GAME_ERRORS, "level_too_low", "conflict")),
+    Command("character.equip", "characters",
+            "Wear an equipment item from the inventory (one per slot; the slot's previous item returns).",
+            fields=(_character_field(), Field("item", "str", "Id of an equipment item in your inventory.",
+                                              pattern=ID)),
+            example={"character": "c_91ab", "item": "i_77f0"}, reply={"character": CHARACTER_EXAMPLE},
+            changes_state=True, errors=("not_found", "level_too_low", "in_combat", "conflict", "inventory_full")),
+    Command("character.unequip", "characters", "Take an item off back into the inventory.",
+            fields=(_character_field(), Field("slot", "str", "The slot to empty.",
+                                              choices=("weapon", "armor", "shield", "ring"))),
+            example={"character": "c_91ab", "slot": "weapon"}, reply={"character": CHARACTER_EXAMPLE},
+            changes_state=True, errors=("not_found", "in_combat", "inventory_full")),
+    Command("item.use", "characters",
+            "Use one use of a consumable on a character (instant HP effects, or a timed buff).",
+            fields=(Field("item", "str", "Id of a consumable in your inventory.", pattern=ID),
+                    _character_field("The character that receives the effect.")),
+            example={"item": "i_5d2c", "character": "c_91ab"},
+            reply={"character": CHARACTER_EXAMPLE, "item": {**ITEM_EXAMPLE, "uses": 0}}, changes_state=True,
+            errors=("not_found", "character_wounded", "in_combat", "conflict")),
+    Command("evo.buy", "characters", "Buy EVO crystals for 100 VAL each.",
+            fields=(Field("count", "int", "How many crystals.", min=1, max=100),), example={"count": 1},
+            reply=WALLET_EXAMPLE, changes_state=True, errors=("insufficient_funds",)),
+    # --- energy --------------------------------------------------------------------------------------------------
+    Command("energy.get", "energy", "Current energy; `next_at` is when the next point arrives (null at max).",
+            reply={"energy": 57, "max": 100, "next_at": 1764400000.5}),
+    # --- combat --------------------------------------------------------------------------------------------------
+    Command("combat.start", "combat",
+            "Enter a dungeon with 1 to 3 of your characters for 5 energy. In `auto` mode the server attacks every "
+            "round; in `manual` mode you send `combat.action` within 30 s per round (else `attack` is taken).",
+            fields=(Field("dungeon", "str", "Dungeon id from the catalog.", pattern=ID),
+                    Field("team", "list", "Character ids.", items="str", min=1, max=3),
+                    Field("mode", "str", "Who acts.", choices=("auto", "manual"), required=False)),
+            example={"dungeon": "cueva-goblins", "team": ["c_91ab"], "mode": "auto"},
+            reply={"combat": "k_0c1d", "state": {"dungeon": "cueva-goblins", "round": 0, "monster_hp": 40}},
+            changes_state=True,
+            errors=("not_found", "in_combat", "character_wounded", "level_too_low", "insufficient_energy",
+                    "bad_request")),
+    Command("combat.action", "combat", "Your action for the current round (manual mode; also allowed in auto).",
+            fields=(Field("combat", "str", "Combat id.", pattern=ID),
+                    Field("action", "str", "What the team does.", choices=("attack", "defend", "item", "flee")),
+                    Field("item", "str", "Consumable id, for `item`.", required=False, pattern=ID),
+                    Field("target", "str", "Team member id, for `item`.", required=False, pattern=ID)),
+            example={"combat": "k_0c1d", "action": "attack"},
+            reply={"round": {"round": 1, "team_action": "attack", "damage_dealt": 14, "monster_hp": 26}},
+            changes_state=True, errors=("not_found", "conflict", "bad_request")),
+    Command("combat.state", "combat", "The running combat (after a reconnect, to continue it), or null.",
+            reply={"combat": {"id": "k_0c1d", "dungeon": "cueva-goblins", "round": 2, "mode": "manual",
+                              "monster_hp": 12, "team_hp": {"c_91ab": 30}, "deadline": 1764400030.0}}),
+    # --- rankings ------------------------------------------------------------------------------------------------
+    Command("ranking.top", "rankings", "The best N of a board (`points`, `points:<ISO week>`, `level`, `wealth`).",
+            fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),
+                    Field("limit", "int", "How many (default 10).", required=False, min=1, max=100)),
+            example={"board": "points", "limit": 3},
+            reply={"board": "points", "entries": [{"rank": 1, "player": "p_3kx9", "name": "ana", "score": 120}]}),
+    Command("ranking.me", "rankings", "Your rank and score on a board (rank null when not on it).",
+            fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),),
+            example={"board": "points"}, reply={"board": "points", "rank": 7, "score": 40}),
+    Command("ranking.around", "rankings", "The players just above and below you.",
+            fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),
+                    Field("radius", "int", "How many on each side (default 5).", required=False, min=1, max=50)),
+            example={"board": "points", "radius": 1},
+            reply={"board": "points", "entries": [{"rank": 6, "player": "p_a", "name": "bo", "score": 50},
+                                                  {"rank": 7, "player": "p_3kx9", "name": "ana", "score": 40},
+                                                  {"rank": 8, "player": "p_c", "name": "cy", "score": 30}]}),
+    # --- chat ----------------------------------------------------------------------------------------------------
+    Command("chat.send", "chat", "Say something on global chat (subscribers of `chat:global` receive it).",
+            fields=(Field("text", "str", "1 to 500 characters.", min=1, max=500),),
+            example={"text": "anyone for the goblin cave?"}, reply={"id": "m_11aa", "at": 1764400000.25},
+            errors=("rate_limited", "bad_request")),
+    Command("chat.whisper", "chat", "A private message to one player, by name.",
+            fields=(Field("to", "str", "The player's name.", max=24), Field("text", "str", "1 to 500 characters.",
+                                                                           min=1, max=500)),
+            example={"to": "bo", "text": "gg"}, reply={"id": "m_11ab", "at": 1764400000.25},
+            errors=("not_found", "rate_limited", "bad_request")),
+    Command("chat.history", "chat", "The last global messages (at most 100), oldest first.",
+            fields=(Field("limit", "int", "How many (default 100).", required=False, min=1, max=100),),
+            example={"limit": 2},
+            reply={"messages": [{"id": "m_11aa", "from": "ana", "text": "hi", "at": 1764400000.25}]}),
+    # --- notifications --------------------------------------------------------------------------------------------
+    Command("notification.list", "notifications", "Your notifications, newest first, and the unread count.",
+            fields=(Field("unread_only", "bool", "Only the unread ones.", required=False),
+                    Field("limit", "int", "How many (default 50).", required=False, min=1, max=100)),
+            example={"unread_only": True},
+            reply={"notifications": [{"id": "n_1", "kind": "level_up", "data": {"character": "c_91ab", "level": 4},
+                                      "at": 1764400000.25, "read": False}], "unread": 1}),
+    Command("notification.read", "notifications", "Mark notifications read (all of them when `ids` is absent).",
+            fields=(Field("ids", "list", "Notification ids.", required=False, items="str", max=100),),
+            example={"ids": ["n_1"]}, reply={"marked": 1, "unread": 0}),
+]
+
+_events += [
+    Event("wallet.updated", "characters", "Your VAL or EVO changed.", example=WALLET_EXAMPLE),
+    Event("energy.updated", "energy",
+          "Your energy changed (a spend, or a regeneration point while below max), within a second of it.",
+          example={"energy": 57, "max": 100, "next_at": 1764400000.5}),
+    Event("combat.started", "combat", "A combat began.",
+          example={"combat": "k_0c1d", "dungeon": "cueva-goblins", "mode": "auto", "team": ["c_91ab"],
+                   "monster": {"hp": 40, "atk": 8, "def": 3}}),
+    Event("combat.round", "combat", "One resolved round, in order.",
+          example={"combat": "k_0c1d", "round": 1, "team_action": "attack", "monster_action": "attack",
+                   "damage_dealt": 14, "crit": False, "missed": False, "monster_missed": False,
+                   "damage_taken": {"c_91ab": 4}, "monster_hp": 26, "team_hp": {"c_91ab": 36}}),
+    Event("combat.ended", "combat", "The combat's outcome and rewards.",
+          example={"combat": "k_0c1d", "outcome": "win", "xp": {"c_91ab": 50}, "level_ups": {}, "val": 10,
+                   "drops": [ITEM_EXAMPLE], "drops_lost": [], "recruited": None,
+                   "dungeon": {"id": "cueva-goblins", "level": 1, "points": 45}, "streak": 1}),
+    Event("ranking.updated", "rankings", "A board you subscribed to (`ranking:<board>`) changed.",
+          example={"board": "points", "player": "p_3kx9", "name": "ana", "score": 130}, topic="ranking:points"),
+    Event("chat.message", "chat", "A global message (topic `chat:global`) or a whisper to you (personal).",
+          example={"id": "m_11aa", "from": "ana", "text": "hi", "at": 1764400000.25, "channel": "global"},
+          topic="chat:global"),
+    Event("notification.new", "notifications", "A new notification, with your unread count.",
+          example={"id": "n_1", "kind": "level_up", "data": {"character": "c_91ab", "level": 4},
+                   "at": 1764400000.25, "unread": 1}),
+]
+
+COMMANDS: dict[str, Command] = {c.type: c for c in _commands}
+EVENTS: dict[str, Event] = {e.type: e for e in _events}
+

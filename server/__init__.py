@@ -1,0 +1,1 @@
+"""Valgame server: a node of the real-time game server."""

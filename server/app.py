@@ -1,0 +1,47 @@
+"""The ASGI application of one node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from server import http
+from server.node import Node
+from server.settings import Settings
+from server.socket import websocket_endpoint
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, http.HttpError)
+    return http.error_response(exc)
+
+
+def create_app(settings: Settings | None = None, node: Node | None = None) -> Starlette:
+    node = node or Node(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    routes = [
+        WebSocketRoute("/ws", websocket_endpoint),
+        Route("/auth/register", http.register, methods=["POST"]),
+        Route("/auth/login", http.login, methods=["POST"]),
+        Route("/auth/refresh", http.refresh, methods=["POST"]),
+        Route("/auth/logout", http.logout, methods=["POST"]),
+        Route("/health", http.health),
+        Route("/ready", http.ready),
+        Route("/metrics", http.metrics),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={http.HttpError: _http_error})
+    app.state.node = node
+    return app

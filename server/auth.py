@@ -1,0 +1,139 @@
+"""Credentials: argon2id password hashes, short-lived access JWTs, rotating refresh tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from persistence import RefreshToken, Storage
+
+ALGORITHM = "HS256"
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+class AuthError(Exception):
+    """Credentials refused; `reason` is a short label for metrics and logs (never the token itself)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    player_id: str
+    role: str
+    jti: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return await asyncio.to_thread(verify)
+
+
+def load_or_create_secret(configured: str, data_dir: str) -> str:
+    """The configured secret, or one generated once into the data folder (readable by its owner only)."""
+    if configured:
+        return configured
+    path = Path(data_dir) / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Tokens:
+    def __init__(self, secret: str, storage: Storage, access_seconds: int, refresh_seconds: int) -> None:
+        if len(secret) < 32:
+            raise ValueError("the JWT secret must be at least 32 characters")
+        self._secret = secret
+        self._storage = storage
+        self.access_seconds = access_seconds
+        self.refresh_seconds = refresh_seconds
+
+    def issue_access(self, player_id: str, role: str) -> str:
+        now = int(time.time())
+        claims = {"sub": player_id, "role": role, "iat": now, "exp": now + self.access_seconds,
+                  "jti": uuid.uuid4().hex}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def decode_access(self, token: str) -> Claims:
+        """Verify signature, algorithm and expiry (no storage look-up)."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM],
+                                options={"require": ["exp", "iat", "sub", "jti"]})
+        except jwt.ExpiredSignatureError:
+            raise AuthError("expired") from None
+        except jwt.PyJWTError:
+            raise AuthError("invalid") from None
+        return Claims(str(claims["sub"]), str(claims.get("role", "player")), str(claims["jti"]),
+                      float(claims["exp"]))
+
+    async def verify_access(self, token: str) -> Claims:
+        claims = self.decode_access(token)
+        if await self._storage.access_token_revoked(claims.jti):
+            raise AuthError("revoked")
+        return claims
+
+    async def issue_pair(self, player_id: str, role: str, family: str | None = None) -> TokenPair:
+        refresh = secrets.token_urlsafe(32)
+        await self._storage.add_refresh_token(RefreshToken(
+            token_hash=_digest(refresh), player_id=player_id, family=family or uuid.uuid4().hex,
+            expires_at=time.time() + self.refresh_seconds))
+        return TokenPair(self.issue_access(player_id, role), self.access_seconds, refresh)
+
+    async def rotate(self, refresh_token: str) -> RefreshToken:
+        """Spend a refresh token. A second use of one token means it was stolen: its whole family is revoked."""
+        record = await self._storage.use_refresh_token(_digest(refresh_token))
+        if record is None:
+            raise AuthError("unknown refresh token")
+        if record.used or record.revoked:
+            await self._storage.revoke_token_family(record.family)
+            raise AuthError("refresh token reused")
+        if record.expires_at < time.time():
+            raise AuthError("refresh token expired")
+        return record
+
+    async def revoke(self, refresh_token: str | None, access_token: str | None) -> None:
+        if refresh_token:
+            record = await self._storage.use_refresh_token(_digest(refresh_token))
+            if record is not None:
+                await self._storage.revoke_token_family(record.family)
+        if access_token:
+            try:
+                claims = self.decode_access(access_token)
+            except AuthError:
+                return
+            await self._storage.revoke_access_token(claims.jti, claims.expires_at)

@@ -1,0 +1,50 @@
+"""From a raw frame to exactly one reply: decode, authorise, run the handler, map errors to protocol codes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from protocol import ErrorCode, FrameError, decode, encode_error, encode_reply
+from server.commands import HANDLERS, Call
+from server.game.errors import GameError
+from server.players import Reply
+
+if TYPE_CHECKING:
+    from server.node import Node
+    from server.session import Session
+
+log = logging.getLogger("valgame.dispatch")
+
+
+async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
+    started = time.perf_counter()
+    metrics = node.metrics
+    try:
+        frame = decode(raw)
+    except FrameError as exc:
+        metrics.commands.labels(exc.type or "invalid", str(exc.code)).inc()
+        session.send(exc.reply())
+        return
+
+    outcome = "ok"
+    try:
+        if frame.type == "auth":
+            raise GameError(ErrorCode.BAD_REQUEST, "already authenticated", field="type")
+        if frame.command.admin and session.role != "admin":
+            raise GameError(ErrorCode.FORBIDDEN, "operators only")
+        if not session.accepting:
+            raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
+        result = await HANDLERS[frame.type](Call(node, session, frame))
+        reply = result if isinstance(result, Reply) else Reply(result)
+        session.send(encode_reply(frame.id, frame.type, reply.data, replayed=reply.replayed))
+    except GameError as exc:
+        outcome = str(exc.code)
+        session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))
+    except Exception:
+        outcome = "internal"
+        log.exception("command failed", extra={"type": frame.type, "player": session.player_id})
+        session.send(encode_error(frame.id, frame.type, ErrorCode.INTERNAL, "internal error"))
+    metrics.commands.labels(frame.type, outcome).inc()
+    metrics.latency.labels(frame.type).observe(time.perf_counter() - started)

@@ -1,0 +1,146 @@
+"""HTTP beside the socket: the auth endpoints, health, readiness, metrics and read-only REST."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from persistence import Account, Duplicate
+from protocol import ErrorCode
+from server.auth import AuthError, hash_password, verify_password
+from server.node import Node
+from server.players import make_id
+
+USERNAME = re.compile(r"[a-z0-9_]{3,24}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: ErrorCode, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(exc: HttpError) -> JSONResponse:
+    return JSONResponse({"error": {"code": str(exc.code), "message": exc.message, **exc.extra}}, exc.status)
+
+
+def node_of(request: Request) -> Node:
+    return request.app.state.node
+
+
+async def json_body(request: Request, fields: dict[str, type]) -> dict[str, Any]:
+    """The request's JSON object with exactly these string fields (missing, extra or mistyped: 400)."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "body must be a JSON object")
+    for key in body:
+        if key not in fields:
+            raise HttpError(400, ErrorCode.BAD_REQUEST, f"unknown field {str(key)[:64]}", field=str(key)[:64])
+    for key, kind in fields.items():
+        if not isinstance(body.get(key), kind):
+            raise HttpError(400, ErrorCode.BAD_REQUEST, f"{key} must be a {kind.__name__}", field=key)
+    return body
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def register(request: Request) -> Response:
+    node = node_of(request)
+    body = await json_body(request, {"username": str, "email": str, "password": str})
+    name, email, password = body["username"], body["email"].strip().lower(), body["password"]
+    if not USERNAME.fullmatch(name):
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "username must be 3-24 of a-z, 0-9 and _", field="username")
+    if not EMAIL.fullmatch(email):
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "email is not valid", field="email")
+    if not 8 <= len(password) <= 256:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "password must be 8 to 256 characters", field="password")
+    if await node.storage.account_by_name(name) is not None:
+        raise HttpError(409, ErrorCode.CONFLICT, "username taken", field="username")
+
+    account = Account(make_id("p"), name, email, await hash_password(password), "player", time.time())
+    try:
+        await node.players.create(account)
+    except Duplicate as exc:
+        field = "email" if exc.what == "email" else "username"
+        raise HttpError(409, ErrorCode.CONFLICT, f"{field} taken", field=field) from None
+    return JSONResponse({"player_id": account.id, "name": name}, 201)
+
+
+async def login(request: Request) -> Response:
+    node = node_of(request)
+    body = await json_body(request, {"username": str, "password": str})
+    name = body["username"][:64]
+    address = client_address(request)
+    wait = max(node.login_by_account.retry_after(name), node.login_by_address.retry_after(address))
+    if wait > 0:
+        node.metrics.auth_failures.labels("login_limited").inc()
+        raise HttpError(429, ErrorCode.RATE_LIMITED, "too many login attempts", retry_after_ms=int(wait * 1000) + 1)
+    account = await node.storage.account_by_name(name)
+    if account is None or not await verify_password(account.password_hash, body["password"]):
+        node.login_by_account.hit(name)
+        node.login_by_address.hit(address)
+        node.metrics.auth_failures.labels("bad_password").inc()
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
+    node.login_by_account.reset(name)
+    return await _token_response(node, account)
+
+
+async def _token_response(node: Node, account: Account, family: str | None = None) -> Response:
+    assert node.tokens is not None
+    pair = await node.tokens.issue_pair(account.id, account.role, family)
+    return JSONResponse({"access_token": pair.access_token, "token_type": "bearer", "expires_in": pair.expires_in,
+                         "refresh_token": pair.refresh_token, "player_id": account.id, "name": account.name})
+
+
+async def refresh(request: Request) -> Response:
+    node = node_of(request)
+    body = await json_body(request, {"refresh_token": str})
+    assert node.tokens is not None
+    try:
+        record = await node.tokens.rotate(body["refresh_token"])
+    except AuthError as exc:
+        node.metrics.auth_failures.labels("refresh_" + exc.reason.replace(" ", "_")).inc()
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, exc.reason) from None
+    account = await node.storage.account_by_id(record.player_id)
+    if account is None:
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, "unknown player")
+    return await _token_response(node, account, record.family)
+
+
+async def logout(request: Request) -> Response:
+    node = node_of(request)
+    body = await json_body(request, {"refresh_token": str})
+    header = request.headers.get("authorization", "")
+    access = header[7:] if header.lower().startswith("bearer ") else None
+    assert node.tokens is not None
+    await node.tokens.revoke(body["refresh_token"], access)
+    return JSONResponse({"ok": True})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "alive", "node": node_of(request).id})
+
+
+async def ready(request: Request) -> Response:
+    node = node_of(request)
+    storage_ok = await node.storage.ping()
+    bus_ok = await node.bus.ping()
+    is_ready = storage_ok and bus_ok and not node.draining
+    body = {"ready": is_ready, "storage": storage_ok, "bus": bus_ok, "draining": node.draining, "node": node.id}
+    return JSONResponse(body, 200 if is_ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    node = node_of(request)
+    return Response(node.metrics.render(), media_type=node.metrics.content_type)

@@ -1,0 +1,153 @@
+"""Applying pure rules to stored players: read, rule, conditional write, then events. The one write path.
+
+A rule is `fn(state, ctx) -> Outcome`. `apply` stores the outcome, its ledger entries, notifications and the
+idempotency record in one atomic commit; on a concurrent change it re-reads and re-applies the rule.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from persistence import (
+    Account,
+    Change,
+    Conflict,
+    Duplicate,
+    IdemRecord,
+    LedgerEntry,
+    Notification,
+    PlayerDoc,
+    PlayerWrite,
+    Storage,
+)
+from protocol import ErrorCode
+from server.bus import Bus
+from server.game.config import GameSettings
+from server.game.errors import GameError
+from server.game.outcome import Outcome, RuleContext
+from server.game.progression import new_player, next_sweep_at
+from server.game.rankings import ranking_scores
+from server.game.state import PlayerState
+
+Rule = Callable[[PlayerState, RuleContext], Outcome]
+MAX_ATTEMPTS = 8
+
+
+def make_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+@dataclass(slots=True)
+class Reply:
+    """A command's reply data; `replayed` when it is the stored reply of an earlier identical command."""
+
+    data: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(slots=True)
+class Idem:
+    key: str
+    command: str
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one player's side of a commit produced, for the after-commit work."""
+
+    player_id: str
+    outcome: Outcome
+    notifications: list[Notification] = field(default_factory=list)
+
+
+class Players:
+    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings) -> None:
+        self.storage = storage
+        self.bus = bus
+        self.settings = settings
+
+    def context(self, now: float | None = None, seed: int | None = None) -> RuleContext:
+        rng = random.Random(seed if seed is not None else secrets.randbits(64))
+        return RuleContext(settings=self.settings, now=time.time() if now is None else now, rng=rng,
+                           make_id=make_id)
+
+    async def load(self, player_id: str) -> tuple[PlayerDoc, PlayerState]:
+        doc = await self.storage.load_player(player_id)
+        if doc is None:
+            raise GameError(ErrorCode.NOT_FOUND, "no such player")
+        return doc, PlayerState.from_dict(doc.state)
+
+    def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float) -> Applied:
+        """Add one player's outcome to a change: the new state, its ledger lines and notifications.
+        A doc at version 0 is a player being created."""
+        applied = Applied(doc.id, outcome)
+        change.players.append(PlayerWrite(doc.id, doc.name, doc.version or None, outcome.state.to_dict(),
+                                          sweep_at=next_sweep_at(outcome.state, self.settings)))
+        change.ledger.extend(LedgerEntry(doc.id, d.currency, d.delta, d.reason, d.ref, now) for d in outcome.ledger)
+        for kind, data in outcome.notifications:
+            note = Notification(make_id("n"), doc.id, kind, data, now)
+            applied.notifications.append(note)
+            change.notifications.append(note)
+        return applied
+
+    async def create(self, account: Account) -> None:
+        """Store a new account with its player and starting pack, in one commit (Duplicate if the name or email
+        is taken)."""
+        ctx = self.context(account.created_at)
+        change = Change(account=account)
+        applied = self.write_of(PlayerDoc(account.id, account.name, 0, {}), new_player(ctx), change, ctx.now)
+        await self.storage.commit(change)
+        await self.after_commit([applied], ctx.now)
+
+    async def apply(self, player_id: str, rule: Rule, idem: Idem | None = None) -> Reply:
+        for _ in range(MAX_ATTEMPTS):
+            if idem is not None:
+                earlier = await self.storage.get_idem(player_id, idem.key)
+                if earlier is not None:
+                    return self._replay(earlier, idem)
+            doc, state = await self.load(player_id)
+            ctx = self.context()
+            outcome = rule(state, ctx)
+            change = Change()
+            applied = self.write_of(doc, outcome, change, ctx.now)
+            if idem is not None:
+                change.idem = IdemRecord(player_id, idem.key, idem.command, outcome.reply, ctx.now)
+            try:
+                await self.storage.commit(change)
+            except Conflict:
+                continue
+            except Duplicate:
+                if idem is None:
+                    raise
+                continue  # a twin of this command committed first: the next pass replays its reply
+            await self.after_commit([applied], ctx.now)
+            return Reply(outcome.reply)
+        raise GameError(ErrorCode.CONFLICT, "the player changed too often at once; try again")
+
+    @staticmethod
+    def _replay(record: IdemRecord, idem: Idem) -> Reply:
+        if record.type != idem.command:
+            raise GameError(ErrorCode.CONFLICT, f"idem key was used for {record.type}", field="idem")
+        return Reply(record.reply, replayed=True)
+
+    async def after_commit(self, applied: list[Applied], now: float) -> None:
+        """Push the events and keep the rankings current, once the change is durable."""
+        for item in applied:
+            events = list(item.outcome.events)
+            if item.notifications:
+                unread = await self.storage.unread_count(item.player_id)
+                events.extend(("notification.new", {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at,
+                                                    "unread": unread}) for n in item.notifications)
+            if events:
+                await self.bus.publish(item.player_id, events)
+            await self.update_rankings(item.player_id, item.outcome.state, now)
+
+    async def update_rankings(self, player_id: str, state: PlayerState, now: float) -> None:
+        for board, score in ranking_scores(state, now).items():
+            await self.bus.rank_set(board, {player_id: score})

@@ -1,0 +1,70 @@
+"""Running a node under uvicorn, with a drain before uvicorn's own shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from types import FrameType
+
+import uvicorn
+
+from server.app import create_app
+from server.logs import configure
+from server.node import Node
+from server.settings import Settings
+
+
+class DrainingServer(uvicorn.Server):
+    """On the first SIGTERM or SIGINT: refuse new sockets, let in-flight commands finish, close every socket
+    with 1012, then let uvicorn stop. A second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
+        super().__init__(config)
+        self.node = node
+        self._drain_task: asyncio.Task[None] | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._drain_task is not None or sig not in (signal.SIGTERM, signal.SIGINT):
+            super().handle_exit(sig, frame)
+            return
+
+        async def drain_then_exit() -> None:
+            try:
+                await self.node.drain()
+            finally:
+                super(DrainingServer, self).handle_exit(sig, frame)
+
+        self._drain_task = asyncio.get_running_loop().create_task(drain_then_exit())
+
+
+def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws_ping_interval=settings.ping_interval_seconds,
+        ws_ping_timeout=settings.ping_timeout_seconds,
+        lifespan="on",
+        log_config=None,
+        timeout_graceful_shutdown=settings.drain_seconds + 5,
+        backlog=4096,
+    )
+
+
+def serve(settings: Settings) -> None:
+    configure(settings.log_level)
+    node = Node(settings)
+    app = create_app(node=node)
+    server = DrainingServer(uvicorn_config(app, settings), node)
+    server.run()

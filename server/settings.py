@@ -1,0 +1,124 @@
+"""Node settings: every knob of a node, read from `VALGAME_*` environment variables and `valgame serve` flags.
+
+The numbers of the game itself live in `server.game.config.GameSettings`; `game_overrides` (a JSON object in
+`VALGAME_GAME`) overrides them, which is how tests speed up energy regeneration or combat pacing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def setting(default: Any, doc: str) -> Any:
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = setting(
+        "127.0.0.1", "Address to listen on.")
+    port: int = setting(
+        8000, "Port to listen on.")
+    data_dir: str = setting(
+        "./valgame-data", "Folder of the embedded store and the generated signing secret.")
+    storage: str = setting(
+        "", "Storage URL: `sqlite:///path.db` or `mongodb://...`; empty means SQLite in the data folder.")
+    bus: str = setting(
+        "memory://", "Bus URL: `memory://` (single node) or `redis://host:port/0`.")
+    node_id: str = setting(
+        "", "Name of this node in presence and replies; random when empty.")
+    jwt_secret: str = setting(
+        "", "HS256 signing secret shared by all nodes; generated into the data folder when empty.")
+    access_token_seconds: int = setting(
+        3600, "Lifetime of an access token.")
+    refresh_token_seconds: int = setting(
+        30 * 24 * 3600, "Lifetime of a refresh token.")
+    login_attempts: int = setting(
+        10, "Failed logins allowed per account and per address in `login_window_seconds`.")
+    login_window_seconds: int = setting(
+        300, "Window of the login limit.")
+    auth_timeout_seconds: float = setting(
+        5.0, "Time allowed for the first frame (`auth`).")
+    max_sessions_per_player: int = setting(
+        3, "Sockets one player may hold; the oldest is closed with 4009.")
+    outbound_max_frames: int = setting(
+        256, "Frames queued for a socket before it is closed with 4008.")
+    outbound_max_bytes: int = setting(
+        1024 * 1024, "Bytes queued for a socket before it is closed with 4008.")
+    rate_per_second: float = setting(
+        30.0, "Commands per second per socket (token bucket rate).")
+    rate_burst: int = setting(
+        60, "Token bucket size.")
+    rate_abuse_limit: int = setting(
+        60, "Refused commands within 10 s that close the socket with 4029.")
+    ping_interval_seconds: float = setting(
+        20.0, "Server pings every this often.")
+    ping_timeout_seconds: float = setting(
+        20.0, "A peer that does not answer a ping in this time is dropped.")
+    history_size: int = setting(
+        500, "Events kept per player for replay after a reconnect.")
+    history_seconds: int = setting(
+        900, "Age beyond which events are no longer replayed.")
+    drain_seconds: float = setting(
+        10.0, "Time allowed for in-flight commands when draining.")
+    ws_per_message_deflate: bool = setting(
+        False, "Per-message deflate (costs memory and throughput).")
+    sqlite_synchronous: str = setting(
+        "NORMAL", "SQLite `synchronous` pragma: NORMAL survives a crashed process, FULL also a power cut.")
+    log_level: str = setting(
+        "info", "Log level.")
+    game_overrides: dict[str, Any] = setting(  # noqa: RUF009 (a fresh dict per instance)
+        {}, "JSON object overriding numbers of the game (`VALGAME_GAME`).")
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{Path(self.data_dir).resolve() / 'valgame.db'}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **explicit: Any) -> Settings:
+        """Defaults, then `VALGAME_<NAME>` variables, then explicit values (the command line flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = "VALGAME_GAME" if f.name == "game_overrides" else f"VALGAME_{f.name.upper()}"
+            if name in env:
+                values[f.name] = _parse(f, env[name])
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        return cls(**values)
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind.startswith("dict"):
+        value = orjson.loads(raw)
+        if not isinstance(value, dict):
+            raise ValueError(f"VALGAME_GAME must be a JSON object, got {raw!r}")
+        return value
+    return raw
+
+
+def documented_settings() -> list[tuple[str, str, Any, str]]:
+    """(environment variable, flag, default, meaning) of every setting, for the docs and `--help`."""
+    rows = []
+    for f in fields(Settings):
+        env = "VALGAME_GAME" if f.name == "game_overrides" else f"VALGAME_{f.name.upper()}"
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        rows.append((env, "--" + f.name.replace("_", "-"), default, f.metadata.get("doc", "")))
+    return rows

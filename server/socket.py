@@ -1,0 +1,164 @@
+"""The `/ws` endpoint: the auth handshake, then one reader loop feeding the dispatcher in arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+import orjson
+from starlette.websockets import WebSocket
+
+from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode, encode_error, encode_reply
+from server.auth import AuthError, Claims
+from server.dispatch import dispatch
+from server.node import Node
+from server.session import Session
+from server.views import player_summary
+
+log = logging.getLogger("valgame.socket")
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    try:
+        await ws.close(code, reason)
+    except Exception:
+        pass
+
+
+async def _authenticate(node: Node, ws: WebSocket) -> tuple[Claims, object, dict] | None:
+    """Wait for the `auth` frame; on any failure close with 4001 and return None."""
+    metrics = node.metrics
+    try:
+        message = await asyncio.wait_for(ws.receive(), node.settings.auth_timeout_seconds)
+    except TimeoutError:
+        metrics.auth_failures.labels("timeout").inc()
+        await _close(ws, CloseCode.NOT_AUTHENTICATED, "auth timeout")
+        return None
+    if message["type"] != "websocket.receive":
+        return None
+    raw = message.get("text") if message.get("text") is not None else message.get("bytes")
+    try:
+        frame = decode(raw or b"")
+    except FrameError:
+        frame = None
+    if frame is None or frame.type != "auth":
+        metrics.auth_failures.labels("no_auth_frame").inc()
+        await _close(ws, CloseCode.NOT_AUTHENTICATED, "first frame must be auth")
+        return None
+    assert node.tokens is not None
+    try:
+        claims = await node.tokens.verify_access(frame.data["token"])
+    except AuthError as exc:
+        metrics.auth_failures.labels(exc.reason).inc()
+        await _close(ws, CloseCode.NOT_AUTHENTICATED, f"token {exc.reason}")
+        return None
+    return claims, frame.id, frame.data
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    node: Node = ws.app.state.node
+    await ws.accept()
+    if node.draining:
+        await _close(ws, CloseCode.DRAINING, "node draining")
+        return
+    authenticated = await _authenticate(node, ws)
+    if authenticated is None:
+        return
+    claims, frame_id, data = authenticated
+    account = await node.storage.account_by_id(claims.player_id)
+    if account is None:
+        node.metrics.auth_failures.labels("unknown_player").inc()
+        await _close(ws, CloseCode.NOT_AUTHENTICATED, "unknown player")
+        return
+
+    settings = node.settings
+    session = Session(ws, session_id=f"s_{secrets.token_hex(8)}", player_id=account.id, name=account.name,
+                      role=account.role, max_frames=settings.outbound_max_frames,
+                      max_bytes=settings.outbound_max_bytes, rate=settings.rate_per_second,
+                      burst=settings.rate_burst, metrics=node.metrics)
+    node.hub.add(session)
+    session.start_writer()
+    try:
+        await _open_session(node, session, frame_id, data)
+        await _read_loop(node, session)
+    except Exception:
+        log.exception("socket failed", extra={"player": session.player_id})
+        session.close(CloseCode.INTERNAL_ERROR, "internal error")
+        await session.wait_closed(1.0)
+    finally:
+        node.hub.remove(session)
+        await node.bus.detach(session.player_id, session.id)
+        await session.finish()
+
+
+async def _open_session(node: Node, session: Session, frame_id: object, data: dict) -> None:
+    """Register presence, enforce the session cap, answer `auth`, replay what the client missed."""
+    bus = node.bus
+    await bus.attach(session.player_id, session.id)
+    await _enforce_session_cap(node, session.player_id)
+    last_seq = await bus.last_seq(session.player_id)
+    reply = {
+        "player": await player_summary(node, session.player_id),
+        "session": session.id,
+        "node": node.id,
+        "protocol": PROTOCOL_VERSION,
+        "server_time": time.time(),
+    }
+    replayed: list[tuple[int, bytes]] = []
+    resume = data.get("resume")
+    if resume is not None:
+        owner = await bus.session_owner(resume["session"])
+        events = await bus.replay(session.player_id, resume["seq"]) if owner == session.player_id else None
+        reply["resumed"] = events is not None
+        if events is not None:
+            replayed = events
+            last_seq = resume["seq"]
+    reply["seq"] = last_seq
+    session.send(encode_reply(frame_id if isinstance(frame_id, (str, int)) else None, "auth", reply))
+    session.release_events(replayed, last_seq)
+
+
+async def _enforce_session_cap(node: Node, player_id: str) -> None:
+    sessions = sorted(await node.bus.sessions_of(player_id), key=lambda s: s[2])
+    excess = len(sessions) - node.settings.max_sessions_per_player
+    for session_id, node_id, _ in sessions[:max(excess, 0)]:
+        await node.bus.control({"kind": "close_session", "session": session_id, "code": CloseCode.REPLACED,
+                                "reason": "too many sessions"}, node_id)
+
+
+async def _read_loop(node: Node, session: Session) -> None:
+    ws = session.ws
+    abuse_limit = node.settings.rate_abuse_limit
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if session.closed:
+            continue  # closing: the writer is sending the close frame
+        wait = session.admit(abuse_limit)
+        if wait:
+            node.metrics.rate_limited.inc()
+            frame_id = _peek_id(message)
+            session.send(encode_error(frame_id, None, ErrorCode.RATE_LIMITED, "too many commands",
+                                      retry_after_ms=max(1, int(wait * 1000))))
+            continue
+        raw = message.get("text")
+        if raw is None:
+            session.send(encode_error(None, None, ErrorCode.BAD_REQUEST, "binary frames are not accepted; send text"))
+            continue
+        session.idle.clear()
+        try:
+            await dispatch(node, session, raw)
+        finally:
+            session.idle.set()
+
+
+def _peek_id(message: dict) -> str | int | None:
+    """The id of a refused frame, if it can be read cheaply, so the client can match the refusal."""
+    try:
+        value = orjson.loads(message.get("text") or b"").get("id")
+    except Exception:
+        return None
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None

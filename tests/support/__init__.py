@@ -1,0 +1,1 @@
+"""Test support: real server processes, real sockets, a protocol client."""

@@ -1,0 +1,102 @@
+"""Start real `valgame serve` processes on free ports, and real redis-server / secantusd-py when asked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class ServerProcess:
+    """One node as a separate process, the way an operator runs it."""
+
+    def __init__(self, data_dir: Path, *, game: dict[str, Any] | None = None, **settings: Any) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.settings = settings
+        self.game = game or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = 20) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
+        env["VALGAME_GAME"] = orjson.dumps(self.game).decode()
+        env["VALGAME_JWT_SECRET"] = self.settings.pop("jwt_secret", "test-secret-" + "x" * 40)
+        args = [sys.executable, "-m", "server", "serve", "--port", str(self.port),
+                "--data-dir", str(self.data_dir), "--log-level", "warning"]
+        for key, value in self.settings.items():
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(flag if value else "--no-" + key.replace("_", "-"))
+            else:
+                args += [flag, str(value)]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child process)
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, timeout, f"server on port {self.port}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+        try:
+            return httpx.get(self.http + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
