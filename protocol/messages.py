@@ -190,6 +190,8 @@ _events += [
     Event("chat.message", "chat", "A global message (topic `chat:global`) or a whisper to you (personal).",
           example={"id": "m_11aa", "from": "ana", "text": "hi", "at": 1764400000.25, "channel": "global"},
           topic="chat:global"),
+    Event("character.lost", "characters", "Characters wounded for 24 h without revive were lost.",
+          example={"characters": ["c_91ab"]}),
     Event("notification.new", "notifications", "A new notification, with your unread count.",
           example={"id": "n_1", "kind": "level_up", "data": {"character": "c_91ab", "level": 4},
                    "at": 1764400000.25, "unread": 1}),

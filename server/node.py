@@ -10,14 +10,19 @@ from typing import Any
 
 from persistence import Storage, open_storage
 from protocol import CloseCode
+from server import jobs
 from server.auth import Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
+from server.combats import Combats
 from server.game.config import GameSettings
+from server.game.energy import energy_now
+from server.game.state import PlayerState
 from server.hub import Hub
 from server.metrics import Metrics
 from server.players import Players
 from server.ratelimit import WindowCounter
 from server.settings import Settings
+from server.ticker import EnergyTicker
 
 log = logging.getLogger("valgame.node")
 
@@ -36,6 +41,11 @@ class Node:
         self.tokens: Tokens | None = None
         self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds)
         self.login_by_address = WindowCounter(settings.login_attempts * 5, settings.login_window_seconds)
+        self.chat_limit = WindowCounter(settings.chat_messages_per_10s, 10)
+        self.combats = Combats(self)
+        self.ticker = EnergyTicker(self)
+        self.players.on_energy = self.ticker.watch
+        self._names: dict[str, str] = {}
         self.draining = False
         self.started_at = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -47,6 +57,12 @@ class Node:
                              self.settings.refresh_token_seconds)
         await self.storage.put_meta("game_settings", self.game.to_dict())
         await self.bus.start(self.hub)
+        if not await self.bus.rank_top("points", 1):
+            await jobs.rebuild_rankings(self)
+        self.spawn(self.ticker.run(), "energy-ticker")
+        self.spawn(jobs.every(self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(self), "sweep"),
+                   "sweep")
+        self.spawn(jobs.every(3600, lambda: jobs.purge_once(self), "purge"), "purge")
         log.info("node started", extra={"node": self.id, "storage": self.settings.storage_url.split("://")[0],
                                         "bus": self.settings.bus.split("://")[0]})
 
@@ -82,12 +98,34 @@ class Node:
 
     async def stop(self) -> None:
         await self.drain()
+        await self.combats.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.bus.close()
         await self.storage.close()
         log.info("node stopped", extra={"node": self.id})
+
+    async def names_of(self, player_ids: list[str]) -> dict[str, str]:
+        """Player names by id; names never change, so they are cached for the node's life."""
+        for player_id in player_ids:
+            if player_id not in self._names:
+                account = await self.storage.account_by_id(player_id)
+                if account is not None:
+                    self._names[player_id] = account.name
+        return {p: self._names[p] for p in player_ids if p in self._names}
+
+    def session_opened(self, player_id: str, state: PlayerState) -> None:
+        """Start what runs for a connected player: energy pushes, the combat timer."""
+        _, next_at = energy_now(state, self.game, time.time())
+        self.ticker.watch(player_id, next_at)
+        if state.combat is not None:
+            self.combats.drive(player_id)
+
+    def session_closed(self, player_id: str) -> None:
+        if player_id not in self.hub.by_player:
+            self.ticker.forget(player_id)
+            self.combats.stop(player_id)
 
     def _on_control(self, message: dict[str, Any]) -> None:
         kind = message.get("kind")

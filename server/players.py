@@ -63,6 +63,7 @@ class Applied:
 
     player_id: str
     outcome: Outcome
+    before: PlayerState | None = None  # the state the rule started from (None: a new player)
     notifications: list[Notification] = field(default_factory=list)
 
 
@@ -71,6 +72,7 @@ class Players:
         self.storage = storage
         self.bus = bus
         self.settings = settings
+        self.on_energy: Callable[[str, float | None], None] | None = None  # told of every energy change
 
     def context(self, now: float | None = None, seed: int | None = None) -> RuleContext:
         rng = random.Random(seed if seed is not None else secrets.randbits(64))
@@ -83,10 +85,11 @@ class Players:
             raise GameError(ErrorCode.NOT_FOUND, "no such player")
         return doc, PlayerState.from_dict(doc.state)
 
-    def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float) -> Applied:
+    def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float,
+                 before: PlayerState | None = None) -> Applied:
         """Add one player's outcome to a change: the new state, its ledger lines and notifications.
         A doc at version 0 is a player being created."""
-        applied = Applied(doc.id, outcome)
+        applied = Applied(doc.id, outcome, before)
         change.players.append(PlayerWrite(doc.id, doc.name, doc.version or None, outcome.state.to_dict(),
                                           sweep_at=next_sweep_at(outcome.state, self.settings)))
         change.ledger.extend(LedgerEntry(doc.id, d.currency, d.delta, d.reason, d.ref, now) for d in outcome.ledger)
@@ -115,7 +118,7 @@ class Players:
             ctx = self.context()
             outcome = rule(state, ctx)
             change = Change()
-            applied = self.write_of(doc, outcome, change, ctx.now)
+            applied = self.write_of(doc, outcome, change, ctx.now, state)
             if idem is not None:
                 change.idem = IdemRecord(player_id, idem.key, idem.command, outcome.reply, ctx.now)
             try:
@@ -146,8 +149,19 @@ class Players:
                                                     "unread": unread}) for n in item.notifications)
             if events:
                 await self.bus.publish(item.player_id, events)
-            await self.update_rankings(item.player_id, item.outcome.state, now)
+            if self.on_energy is not None:
+                for kind, data in item.outcome.events:
+                    if kind == "energy.updated":
+                        self.on_energy(item.player_id, data["next_at"])
+            await self.update_rankings(item.player_id, item.outcome.state, now, item.before)
 
-    async def update_rankings(self, player_id: str, state: PlayerState, now: float) -> None:
+    async def update_rankings(self, player_id: str, state: PlayerState, now: float,
+                              before: PlayerState | None = None) -> None:
+        """Set the boards whose score this change moved, and tell their subscribers."""
+        old = ranking_scores(before, now) if before is not None else {}
         for board, score in ranking_scores(state, now).items():
+            if old.get(board) == score:
+                continue
             await self.bus.rank_set(board, {player_id: score})
+            await self.bus.broadcast(f"ranking:{board}", "ranking.updated",
+                                     {"board": board, "player": player_id, "score": score})

@@ -63,6 +63,10 @@ class Settings:
         20.0, "Server pings every this often.")
     ping_timeout_seconds: float = setting(
         20.0, "A peer that does not answer a ping in this time is dropped.")
+    chat_messages_per_10s: int = setting(
+        10, "Chat messages (global and whispers) one player may send in 10 s.")
+    sweep_interval_seconds: float = setting(
+        30.0, "How often the permadeath sweep looks for characters wounded too long.")
     history_size: int = setting(
         500, "Events kept per player for replay after a reconnect.")
     history_seconds: int = setting(

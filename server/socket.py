@@ -90,6 +90,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     finally:
         node.hub.remove(session)
         await node.bus.detach(session.player_id, session.id)
+        node.session_closed(session.player_id)
         await session.finish()
 
 
@@ -118,6 +119,8 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
     reply["seq"] = last_seq
     session.send(encode_reply(frame_id if isinstance(frame_id, (str, int)) else None, "auth", reply))
     session.release_events(replayed, last_seq)
+    _, state = await node.players.load(session.player_id)
+    node.session_opened(session.player_id, state)
 
 
 async def _enforce_session_cap(node: Node, player_id: str) -> None:

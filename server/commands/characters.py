@@ -1,0 +1,98 @@
+"""Characters, items and energy: reads answer from the stored state, changes go through Players.apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.commands.registry import Call, handles
+from server.game import consumables, gear, progression, shop
+from server.game.catalog import catalog_as_dict
+from server.game.energy import energy_view
+from server.game.outcome import Outcome, RuleContext
+from server.game.state import PlayerState, character_view, characters_view, inventory_view
+from server.players import Reply
+
+
+@handles("catalog.get")
+async def catalog_get(call: Call) -> dict[str, Any]:
+    return {**catalog_as_dict(call.node.game), "settings": call.node.game.to_dict()}
+
+
+@handles("character.list")
+async def character_list(call: Call) -> dict[str, Any]:
+    _, state = await call.node.players.load(call.player_id)
+    return {"characters": characters_view(state, call.node.game, call.now)}
+
+
+@handles("inventory.get")
+async def inventory_get(call: Call) -> dict[str, Any]:
+    _, state = await call.node.players.load(call.player_id)
+    game = call.node.game
+    return {"items": inventory_view(state),
+            "limits": {"characters": game.max_characters, "equipment": game.max_equipment,
+                       "consumables": game.max_consumable_stacks}}
+
+
+@handles("energy.get")
+async def energy_get(call: Call) -> dict[str, Any]:
+    _, state = await call.node.players.load(call.player_id)
+    return energy_view(state, call.node.game, call.now)
+
+
+def _with_character(rule_outcome: Outcome, char_id: str, ctx: RuleContext) -> Outcome:
+    """Make sure the reply shows the character as it is after the rule."""
+    state: PlayerState = rule_outcome.state
+    char = state.character(char_id)
+    if char is not None:
+        rule_outcome.reply.setdefault("character", character_view(char, ctx.settings, ctx.now,
+                                                                  state.in_combat(char_id)))
+    return rule_outcome
+
+
+@handles("character.heal")
+async def character_heal(call: Call) -> Reply:
+    char = call.data["character"]
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(progression.heal(s, char, ctx), char, ctx), call.idem)
+
+
+@handles("character.revive")
+async def character_revive(call: Call) -> Reply:
+    char = call.data["character"]
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(progression.revive(s, char, ctx), char, ctx), call.idem)
+
+
+@handles("character.evolve")
+async def character_evolve(call: Call) -> Reply:
+    char = call.data["character"]
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(progression.evolve(s, char, ctx), char, ctx), call.idem)
+
+
+@handles("character.equip")
+async def character_equip(call: Call) -> Reply:
+    char, item = call.data["character"], call.data["item"]
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(gear.equip(s, char, item, ctx), char, ctx), call.idem)
+
+
+@handles("character.unequip")
+async def character_unequip(call: Call) -> Reply:
+    char, slot = call.data["character"], call.data["slot"]
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(gear.unequip(s, char, slot, ctx), char, ctx), call.idem)
+
+
+@handles("item.use")
+async def item_use(call: Call) -> Reply:
+    item, char = call.data["item"], call.data["character"]
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(consumables.use_item(s, item, char, ctx), char, ctx),
+        call.idem)
+
+
+@handles("evo.buy")
+async def evo_buy(call: Call) -> Reply:
+    count = call.data["count"]
+    return await call.node.players.apply(call.player_id, lambda s, ctx: shop.buy_evo(s, count, ctx), call.idem)

@@ -1,0 +1,68 @@
+"""Scheduled work that is safe with any number of nodes: each item is claimed by a conditional write."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from persistence import Conflict
+from server.game.progression import sweep_wounded
+from server.game.rankings import ranking_scores
+from server.game.state import PlayerState
+
+if TYPE_CHECKING:
+    from server.node import Node
+
+log = logging.getLogger("valgame.jobs")
+IDEM_KEEP_SECONDS = 48 * 3600
+
+
+async def sweep_once(node: Node, now: float | None = None) -> int:
+    """Remove characters wounded too long. A player's sweep is one versioned write, so when two nodes race for
+    the same player one commits and the other re-reads a state with nothing left to remove."""
+    now = time.time() if now is None else now
+    swept = 0
+    for player_id in await node.storage.players_due(now, 200):
+        try:
+            reply = await node.players.apply(player_id, sweep_wounded)
+        except Conflict:
+            continue
+        swept += len(reply.data.get("lost", []))
+    return swept
+
+
+async def rebuild_rankings(node: Node) -> int:
+    """Recompute every board from stored players (all weeks kept in their stats)."""
+    now = time.time()
+    boards: dict[str, dict[str, float]] = {}
+    count = 0
+    async for doc in node.storage.iter_players():
+        state = PlayerState.from_dict(doc.state)
+        scores = ranking_scores(state, now)
+        scores.update({f"points:{week}": points for week, points in state.stats.weekly.items()})
+        for board, score in scores.items():
+            boards.setdefault(board, {})[doc.id] = score
+        count += 1
+    for board, scores in boards.items():
+        await node.bus.rank_clear(board)
+        await node.bus.rank_set(board, scores)
+    return count
+
+
+async def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `work()` every `seconds`, logging (not raising) its failures."""
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job failed", extra={"job": name})
+        await asyncio.sleep(seconds)
+
+
+async def purge_once(node: Node) -> int:
+    return await node.storage.purge_idem(time.time() - IDEM_KEEP_SECONDS)
