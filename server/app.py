@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> St
         Route("/health", http.health),
         Route("/ready", http.ready),
         Route("/metrics", http.metrics),
+        Route("/api/dungeons", http.api_dungeons),
+        Route("/api/characters", http.api_characters),
+        Route("/api/rankings/global", http.api_rankings_global),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={http.HttpError: _http_error})
     app.state.node = node

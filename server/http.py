@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from persistence import Account, Duplicate
 from protocol import ErrorCode
+from protocol.messages import BOARD_PATTERN
 from server.auth import AuthError, hash_password, verify_password
 from server.node import Node
 from server.players import make_id
@@ -144,3 +145,65 @@ async def ready(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     node = node_of(request)
     return Response(node.metrics.render(), media_type=node.metrics.content_type)
+
+
+async def _bearer(request: Request) -> str:
+    """The player id of the request's bearer access token (401 otherwise)."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, "an Authorization: Bearer <access token> header is required")
+    node = node_of(request)
+    assert node.tokens is not None
+    try:
+        claims = await node.tokens.verify_access(header[7:])
+    except AuthError as exc:
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, f"token {exc.reason}") from None
+    return claims.player_id
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, f"{name} must be an integer", field=name) from None
+    if not low <= value <= high:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, f"{name} must be {low} to {high}", field=name)
+    return value
+
+
+async def api_dungeons(request: Request) -> Response:
+    from server.game.catalog import catalog_as_dict
+
+    node = node_of(request)
+    catalog = catalog_as_dict(node.game)
+    return JSONResponse({"version": catalog.get("version"), "dungeons": catalog["dungeons"]})
+
+
+async def api_characters(request: Request) -> Response:
+    """The caller's own characters, `offset`/`limit` paginated."""
+    from server.game.state import characters_view
+
+    player_id = await _bearer(request)
+    node = node_of(request)
+    offset = _int_param(request, "offset", 0, 0, 10_000)
+    limit = _int_param(request, "limit", 50, 1, 100)
+    _, state = await node.players.load(player_id)
+    views = characters_view(state, node.game, time.time())
+    page = views[offset:offset + limit]
+    following = offset + limit if offset + limit < len(views) else None
+    return JSONResponse({"characters": page, "total": len(views), "next_offset": following})
+
+
+async def api_rankings_global(request: Request) -> Response:
+    node = node_of(request)
+    board = request.query_params.get("board", "points")
+    if not re.fullmatch(BOARD_PATTERN, board):
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "unknown board", field="board")
+    limit = _int_param(request, "limit", 10, 1, node.game.ranking_top_max)
+    rows = await node.bus.rank_top(board, limit)
+    names = await node.names_of([p for p, _ in rows])
+    return JSONResponse({"board": board, "entries": [
+        {"rank": i + 1, "player": p, "name": names.get(p), "score": int(s)} for i, (p, s) in enumerate(rows)]})
