@@ -7,6 +7,7 @@ from persistence.port import (
     Duplicate,
     IdemRecord,
     LedgerEntry,
+    ListingQuery,
     ListingWrite,
     Notification,
     PlayerDoc,
@@ -16,8 +17,8 @@ from persistence.port import (
 )
 
 __all__ = [
-    "Account", "Change", "Conflict", "Duplicate", "IdemRecord", "LedgerEntry", "ListingWrite", "Notification",
-    "PlayerDoc", "PlayerWrite", "RefreshToken", "Storage", "open_storage",
+    "Account", "Change", "Conflict", "Duplicate", "IdemRecord", "LedgerEntry", "ListingQuery", "ListingWrite",
+    "Notification", "PlayerDoc", "PlayerWrite", "RefreshToken", "Storage", "open_storage",
 ]
 
 

@@ -89,6 +89,28 @@ class ListingWrite:
 
 
 @dataclass(slots=True)
+class ListingQuery:
+    """Filters, order and keyset cursor of a market browse. Featured listings come first, then `sort`, then id."""
+
+    status: str = "active"
+    seller_id: str | None = None
+    kind: str | None = None
+    rank: str | None = None
+    price_min: int | None = None
+    price_max: int | None = None
+    min_level: int | None = None
+    name: str | None = None  # case-insensitive substring of the item code or character base
+    sort: str = "price"  # price, newest (created_at) or level
+    descending: bool = False
+    after: tuple[int, float, str] | None = None  # (featured, sort value, id) of the last listing already seen
+    limit: int = 20
+
+    @property
+    def sort_column(self) -> str:
+        return {"price": "price", "newest": "created_at", "level": "level"}[self.sort]
+
+
+@dataclass(slots=True)
 class IdemRecord:
     player_id: str
     key: str
@@ -202,6 +224,10 @@ class Storage(ABC):
     @abstractmethod
     async def ledger_for(self, player_id: str, limit: int) -> list[LedgerEntry]: ...
 
+    @abstractmethod
+    async def economy_snapshot(self) -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
+        """Every player, the ledger sums by (player, currency) and the active listings, read at one moment."""
+
     # --- notifications --------------------------------------------------------------------------------------------
     @abstractmethod
     async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]: ...
@@ -218,7 +244,8 @@ class Storage(ABC):
     async def get_listing(self, listing_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    async def query_listings(self, query: dict[str, Any]) -> list[dict[str, Any]]: ...
+    async def query_listings(self, query: ListingQuery) -> list[dict[str, Any]]:
+        """At most `query.limit` listings in browse order, after `query.after`."""
 
     @abstractmethod
     async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]: ...

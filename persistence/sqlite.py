@@ -22,6 +22,7 @@ from persistence.port import (
     Duplicate,
     IdemRecord,
     LedgerEntry,
+    ListingQuery,
     Notification,
     PlayerDoc,
     RefreshToken,
@@ -309,6 +310,22 @@ class SQLiteStorage(Storage):
             "ORDER BY seq DESC LIMIT ?", (player_id, limit)).fetchall())
         return [LedgerEntry(*r) for r in rows]
 
+    async def economy_snapshot(self) -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
+        def read() -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
+            db = self.db
+            db.execute("BEGIN")  # one read transaction: a consistent snapshot in WAL mode
+            try:
+                players = [PlayerDoc(r[0], r[1], r[2], orjson.loads(r[3])) for r in
+                           db.execute("SELECT id, name, version, state FROM players").fetchall()]
+                sums = {(r[0], r[1]): r[2] for r in db.execute(
+                    "SELECT player_id, currency, SUM(delta) FROM ledger GROUP BY player_id, currency").fetchall()}
+                listings = [orjson.loads(r[0]) for r in
+                            db.execute("SELECT doc FROM listings WHERE status='active'").fetchall()]
+            finally:
+                db.execute("COMMIT")
+            return players, sums, listings
+        return await self._run(read)
+
     # --- notifications --------------------------------------------------------------------------------------------
     async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]:
         where = "player_id=?" + (" AND read=0" if unread_only else "")
@@ -337,8 +354,29 @@ class SQLiteStorage(Storage):
         row = await self._run(lambda: self.db.execute("SELECT doc FROM listings WHERE id=?", (listing_id,)).fetchone())
         return orjson.loads(row[0]) if row else None
 
-    async def query_listings(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        raise NotImplementedError("market queries arrive with the market")
+    async def query_listings(self, query: ListingQuery) -> list[dict[str, Any]]:
+        where, args = ["status=?"], [query.status]
+        for column, op, value in (("seller_id", "=", query.seller_id), ("kind", "=", query.kind),
+                                  ("rank", "=", query.rank), ("price", ">=", query.price_min),
+                                  ("price", "<=", query.price_max), ("level", ">=", query.min_level)):
+            if value is not None:
+                where.append(f"{column}{op}?")
+                args.append(value)
+        if query.name:
+            escaped = query.name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("code LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
+        column, direction = query.sort_column, "DESC" if query.descending else "ASC"
+        if query.after is not None:
+            featured, value, last_id = query.after
+            beyond = "<" if query.descending else ">"
+            where.append(f"(featured<? OR (featured=? AND ({column}{beyond}? OR ({column}=? AND id>?))))")
+            args += [featured, featured, value, value, last_id]
+        sql = (f"SELECT doc FROM listings WHERE {' AND '.join(where)} "
+               f"ORDER BY featured DESC, {column} {direction}, id ASC LIMIT ?")
+        args.append(query.limit)
+        rows = await self._run(lambda: self.db.execute(sql, args).fetchall())
+        return [orjson.loads(r[0]) for r in rows]
 
     async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]:
         rows = await self._run(lambda: self.db.execute(

@@ -197,6 +197,71 @@ _events += [
                    "at": 1764400000.25, "unread": 1}),
 ]
 
+LISTING_EXAMPLE = {
+    "id": "L_8f2a", "status": "active", "price": 120, "kind": "equipment", "code": "espada-de-acero", "rank": "C",
+    "level": 10, "featured": False, "created_at": 1764400000.25, "expires_at": 1765004800.25, "seller": "ana",
+    "seller_id": "p_3kx9", "item": {"id": "i_77f0", "code": "espada-de-acero", "kind": "equipment", "uses": 1},
+}
+LISTING_ID = Field("listing", "str", "Listing id.", pattern=ID)
+
+_commands += [
+    Command("market.list", "market",
+            "Put an item of your free inventory or one of your characters (not equipped, not wounded, not fighting, "
+            "not your last) up for sale. The goods leave your inventory while listed; a character's equipment "
+            "stays with you. Minimum prices: character 100, equipment 10, consumable 5; at most 1,000,000. "
+            "Featuring costs 100 VAL. Listings expire after 7 days and the goods come back.",
+            fields=(Field("item", "str", "Item id (or give `character`).", required=False, pattern=ID),
+                    Field("character", "str", "Character id (or give `item`).", required=False, pattern=ID),
+                    Field("price", "int", "Price in VAL.", min=1, max=1_000_000),
+                    Field("featured", "bool", "Show first in browse, for 100 VAL.", required=False)),
+            example={"item": "i_77f0", "price": 120},
+            reply={"listing": "L_8f2a", "view": LISTING_EXAMPLE}, changes_state=True,
+            errors=("bad_request", "not_found", "in_combat", "character_wounded", "conflict", "insufficient_funds")),
+    Command("market.buy", "market",
+            "Buy a listing: you pay the price, the seller receives it less 5 % tax. Exactly one buyer wins.",
+            fields=(LISTING_ID,), example={"listing": "L_8f2a"},
+            reply={"val": 880, "listing": "L_8f2a", "price": 120, "kind": "equipment",
+                   "received": {"id": "i_77f0", "code": "espada-de-acero", "kind": "equipment", "uses": 1}},
+            changes_state=True,
+            errors=("not_found", "conflict", "forbidden", "insufficient_funds", "inventory_full")),
+    Command("market.cancel", "market", "Withdraw your listing; the goods come back (room needed).",
+            fields=(LISTING_ID,), example={"listing": "L_8f2a"}, reply={"val": 880, "listing": "L_8f2a"},
+            changes_state=True, errors=("not_found", "forbidden", "conflict", "inventory_full")),
+    Command("market.mine", "market", "Your listings (active by default), newest first.",
+            fields=(Field("status", "str", "Which ones.", required=False,
+                          choices=("active", "sold", "cancelled", "expired")),),
+            example={}, reply={"listings": [LISTING_EXAMPLE]}),
+    Command("market.browse", "market",
+            "Active listings, featured first, with filters, a sort and cursor pagination (`next` is null on the "
+            "last page).",
+            fields=(Field("kind", "str", "Only this kind.", required=False,
+                          choices=("equipment", "consumable", "character")),
+                    Field("rank", "str", "Only this rank.", required=False,
+                          choices=("D", "C", "B", "A", "S", "SS", "SSS")),
+                    Field("price_min", "int", "Lowest price.", required=False, min=0),
+                    Field("price_max", "int", "Highest price.", required=False, min=0),
+                    Field("min_level", "int", "Lowest level (character level, or item level requirement).",
+                          required=False, min=0, max=100),
+                    Field("name", "str", "Part of the item code or character base.", required=False, max=64),
+                    Field("sort", "str", "Order.", required=False, choices=("price", "newest", "level")),
+                    Field("order", "str", "Direction (default: price asc, newest and level desc).", required=False,
+                          choices=("asc", "desc")),
+                    Field("cursor", "str", "`next` of the previous page.", required=False, max=512),
+                    Field("limit", "int", "Page size (default 20).", required=False, min=1, max=100)),
+            example={"kind": "equipment", "sort": "price", "limit": 20},
+            reply={"listings": [LISTING_EXAMPLE], "next": "WzAsMTIwLCJMXzhmMmEiXQ"}),
+]
+
+_events += [
+    Event("market.listed", "market", "A new listing.", example=LISTING_EXAMPLE, topic="market"),
+    Event("market.sold", "market", "A listing was bought.",
+          example={"listing": "L_8f2a", "price": 120, "kind": "equipment", "code": "espada-de-acero",
+                   "seller": "ana", "buyer": "bo"}, topic="market"),
+    Event("market.cancelled", "market", "A listing was withdrawn.", example={"listing": "L_8f2a"}, topic="market"),
+    Event("market.expired", "market", "A listing expired; its goods went back.", example={"listing": "L_8f2a"},
+          topic="market"),
+]
+
 COMMANDS: dict[str, Command] = {c.type: c for c in _commands}
 EVENTS: dict[str, Event] = {e.type: e for e in _events}
 

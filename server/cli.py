@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from server.settings import Settings, documented_settings
 
 
@@ -28,8 +30,6 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _json_object(raw: str) -> dict[str, Any]:
-    import orjson
-
     value = orjson.loads(raw)
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object")
@@ -42,12 +42,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _with_node(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int:
-    """Open the ports as a node would (without serving) and run `work(node)`."""
+    """Open the ports as a node would, without serving or running its jobs, and run `work(node)`."""
     from server.node import Node
 
     async def run() -> int:
         node = Node(_settings(args))
-        await node.start()
+        await node.start(serve=False)
         try:
             return await work(node)
         finally:
@@ -90,6 +90,26 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return _with_node(args, work)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from server.audit import audit
+
+    async def work(node: Any) -> int:
+        report = await audit(node.storage)
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return 0 if report["ok"] else 1
+    return _with_node(args, work)
+
+
+def cmd_rebuild_rankings(args: argparse.Namespace) -> int:
+    from server.jobs import rebuild_rankings
+
+    async def work(node: Any) -> int:
+        count = await rebuild_rankings(node)
+        print(f"rankings rebuilt from {count} players")
+        return 0
+    return _with_node(args, work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="valgame", description="Valgame real-time game server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     create_admin.add_argument("name")
     _add_setting_flags(create_admin)
     create_admin.set_defaults(run=cmd_create_admin)
+
+    audit = admin_commands.add_parser("audit", help="Check the economy: balances vs ledger, items owned once.")
+    _add_setting_flags(audit)
+    audit.set_defaults(run=cmd_audit)
+    rebuild = admin_commands.add_parser("rebuild-rankings", help="Recompute every leaderboard from stored players.")
+    _add_setting_flags(rebuild)
+    rebuild.set_defaults(run=cmd_rebuild_rankings)
 
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)

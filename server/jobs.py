@@ -8,10 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from persistence import Conflict
+from persistence import Change, Conflict, ListingWrite
+from server.game import market
+from server.game.outcome import RuleContext
 from server.game.progression import sweep_wounded
 from server.game.rankings import ranking_scores
 from server.game.state import PlayerState
+from server.players import Plan, Players
 
 if TYPE_CHECKING:
     from server.node import Node
@@ -32,6 +35,38 @@ async def sweep_once(node: Node, now: float | None = None) -> int:
             continue
         swept += len(reply.data.get("lost", []))
     return swept
+
+
+async def expire_listing(players: Players, listing_id: str) -> bool:
+    """Return an expired listing's goods to its seller. False when another node (or a buyer) got there first."""
+    storage = players.storage
+
+    async def plan(ctx: RuleContext) -> Plan:
+        listing = await storage.get_listing(listing_id)
+        if listing is None or listing["status"] != market.ACTIVE or listing["expires_at"] > ctx.now:
+            raise _Gone()
+        doc, state = await players.load(listing["seller_id"])
+        outcome = market.take_back(state, listing, ctx, expired=True)
+        closed = {**listing, "status": "expired", "closed_at": ctx.now}
+        change = Change(listings=[ListingWrite(listing_id, market.ACTIVE, closed)])
+        applied = [players.write_of(doc, outcome, change, ctx.now, state)]
+        return Plan(change, applied, outcome.reply, [("market", "market.expired", {"listing": listing_id})])
+
+    try:
+        await players.transact(f"expiry:{listing_id}", plan)
+    except _Gone:
+        return False
+    return True
+
+
+class _Gone(Exception):
+    """The listing is no longer there to expire."""
+
+
+async def expire_once(node: Node, now: float | None = None) -> int:
+    """Expire the listings whose time is up; racing nodes each expire a listing at most once between them."""
+    due = await node.storage.listings_due(time.time() if now is None else now, 200)
+    return sum([await expire_listing(node.players, listing["id"]) for listing in due])
 
 
 async def rebuild_rankings(node: Node) -> int:

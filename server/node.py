@@ -50,18 +50,23 @@ class Node:
         self.started_at = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
 
-    async def start(self) -> None:
+    async def start(self, serve: bool = True) -> None:
+        """Open the ports; with `serve`, also start the timers and scheduled jobs of a serving node."""
         await self.storage.open()
         secret = load_or_create_secret(self.settings.jwt_secret, self.settings.data_dir)
         self.tokens = Tokens(secret, self.storage, self.settings.access_token_seconds,
                              self.settings.refresh_token_seconds)
-        await self.storage.put_meta("game_settings", self.game.to_dict())
         await self.bus.start(self.hub)
+        if not serve:
+            return
+        await self.storage.put_meta("game_settings", self.game.to_dict())
         if not await self.bus.rank_top("points", 1):
             await jobs.rebuild_rankings(self)
         self.spawn(self.ticker.run(), "energy-ticker")
         self.spawn(jobs.every(self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(self), "sweep"),
                    "sweep")
+        self.spawn(jobs.every(self.settings.expiry_interval_seconds, lambda: jobs.expire_once(self), "expiry"),
+                   "expiry")
         self.spawn(jobs.every(3600, lambda: jobs.purge_once(self), "purge"), "purge")
         log.info("node started", extra={"node": self.id, "storage": self.settings.storage_url.split("://")[0],
                                         "bus": self.settings.bus.split("://")[0]})

@@ -10,7 +10,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,19 @@ class Applied:
     notifications: list[Notification] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Plan:
+    """A change ready to commit, what each player got out of it, the reply, and topic events to send after."""
+
+    change: Change
+    applied: list[Applied]
+    reply: dict[str, Any]
+    broadcasts: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+Planner = Callable[[RuleContext], Awaitable[Plan]]
+
+
 class Players:
     def __init__(self, storage: Storage, bus: Bus, settings: GameSettings) -> None:
         self.storage = storage
@@ -109,29 +122,39 @@ class Players:
         await self.after_commit([applied], ctx.now)
 
     async def apply(self, player_id: str, rule: Rule, idem: Idem | None = None) -> Reply:
+        """Apply a rule to one player's state."""
+        async def plan(ctx: RuleContext) -> Plan:
+            doc, state = await self.load(player_id)
+            outcome = rule(state, ctx)
+            change = Change()
+            return Plan(change, [self.write_of(doc, outcome, change, ctx.now, state)], outcome.reply)
+        return await self.transact(player_id, plan, idem)
+
+    async def transact(self, player_id: str, plan: Planner, idem: Idem | None = None) -> Reply:
+        """Plan a change from freshly read state, commit it atomically with the idempotency record of
+        `player_id`, then push its events. A concurrent change makes the planner run again on the new state."""
         for _ in range(MAX_ATTEMPTS):
             if idem is not None:
                 earlier = await self.storage.get_idem(player_id, idem.key)
                 if earlier is not None:
                     return self._replay(earlier, idem)
-            doc, state = await self.load(player_id)
             ctx = self.context()
-            outcome = rule(state, ctx)
-            change = Change()
-            applied = self.write_of(doc, outcome, change, ctx.now, state)
+            planned = await plan(ctx)
             if idem is not None:
-                change.idem = IdemRecord(player_id, idem.key, idem.command, outcome.reply, ctx.now)
+                planned.change.idem = IdemRecord(player_id, idem.key, idem.command, planned.reply, ctx.now)
             try:
-                await self.storage.commit(change)
+                await self.storage.commit(planned.change)
             except Conflict:
                 continue
             except Duplicate:
                 if idem is None:
                     raise
                 continue  # a twin of this command committed first: the next pass replays its reply
-            await self.after_commit([applied], ctx.now)
-            return Reply(outcome.reply)
-        raise GameError(ErrorCode.CONFLICT, "the player changed too often at once; try again")
+            await self.after_commit(planned.applied, ctx.now)
+            for topic, event_type, data in planned.broadcasts:
+                await self.bus.broadcast(topic, event_type, data)
+            return Reply(planned.reply)
+        raise GameError(ErrorCode.CONFLICT, "the state changed too often at once; try again")
 
     @staticmethod
     def _replay(record: IdemRecord, idem: Idem) -> Reply:

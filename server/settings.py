@@ -67,6 +67,8 @@ class Settings:
         10, "Chat messages (global and whispers) one player may send in 10 s.")
     sweep_interval_seconds: float = setting(
         30.0, "How often the permadeath sweep looks for characters wounded too long.")
+    expiry_interval_seconds: float = setting(
+        30.0, "How often expired market listings are returned to their sellers.")
     history_size: int = setting(
         500, "Events kept per player for replay after a reconnect.")
     history_seconds: int = setting(
