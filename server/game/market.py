@@ -8,7 +8,6 @@ Each side of a trade is its own Outcome, so the storage layer can write both pla
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from protocol.codes import ErrorCode
@@ -23,6 +22,7 @@ from server.game.inventory import (
     require_room_for_item,
 )
 from server.game.outcome import Outcome, RuleContext
+from server.game.scaling import floor_times
 from server.game.state import Character, Item, PlayerState, item_view
 from server.game.stats import hp_max
 
@@ -35,6 +35,8 @@ def _rank_of_item(code: str) -> str | None:
 
 
 def _check_price(kind: str, price: int, ctx: RuleContext) -> None:
+    if isinstance(price, bool) or not isinstance(price, int):
+        raise bad_request("price", "price must be an integer")
     low, high = ctx.settings.market_min_price(kind), ctx.settings.market_max_price
     if not low <= price <= high:
         raise bad_request("price", f"a {kind} sells for {low} to {high} VAL")
@@ -108,7 +110,7 @@ def buy(state: PlayerState, buyer_id: str, listing: dict[str, Any], ctx: RuleCon
 
 
 def tax(price: int, ctx: RuleContext) -> int:
-    return math.floor(price * ctx.settings.market_tax)
+    return floor_times(price, ctx.settings.market_tax)
 
 
 def sale_proceeds(state: PlayerState, listing: dict[str, Any], buyer_name: str, ctx: RuleContext) -> Outcome:

@@ -1,0 +1,1 @@
+"""Unit tests of the pure game rules (no I/O)."""
