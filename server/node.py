@@ -34,7 +34,8 @@ class Node:
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
         self.storage: Storage = open_storage(settings.storage_url)
-        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds)
+        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
+                                 on_gap=self.metrics.bus_gaps.inc)
         self.hub = Hub(self.metrics)
         self.hub.on_control = self._on_control
         self.players = Players(self.storage, self.bus, self.game)
