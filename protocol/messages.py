@@ -262,6 +262,36 @@ _events += [
           topic="market"),
 ]
 
+_commands += [
+    Command("ops.broadcast", "ops",
+            "Show a message on every socket of every node, or on every socket of one player (`to`). With `key`, "
+            "a retried broadcast is shown once (the retry answers `duplicate: true`, `delivered: 0`).",
+            fields=(Field("message", "str", "1 to 500 characters.", min=1, max=500),
+                    Field("to", "str", "A player's name.", required=False, max=24),
+                    Field("key", "str", "Idempotency key of the broadcast.", required=False, max=64)),
+            example={"message": "Restart in 5 minutes", "key": "restart-1"},
+            reply={"delivered": 1834, "nodes": 2, "duplicate": False}, admin=True),
+    Command("ops.kick", "ops", "Close every socket of a player, on whatever node, with 4003.",
+            fields=(Field("player", "str", "The player's name.", max=24),
+                    Field("reason", "str", "Shown as the close reason.", required=False, max=100)),
+            example={"player": "griefer"}, reply={"kicked": 2}, admin=True, errors=("not_found",)),
+    Command("ops.drain", "ops",
+            "Drain a node (this one by default): it refuses new sockets, finishes in-flight commands, closes its "
+            "sockets with 1012 and reports not ready.",
+            fields=(Field("node", "str", "Node id (from `ops.stats`).", required=False, max=64),),
+            example={"node": "node-7c2e"}, reply={"node": "node-7c2e", "draining": True}, admin=True,
+            errors=("not_found",)),
+    Command("ops.stats", "ops", "Live nodes with their sockets, command rate and bus lag.",
+            reply={"nodes": {"node-7c2e": {"sockets": 912, "commands_per_second": 1530.5, "bus_lag_ms": 0.4,
+                                           "draining": False, "at": 1764400000.25}},
+                   "sockets": 912, "node": "node-7c2e"}, admin=True),
+]
+
+_events += [
+    Event("ops.announcement", "ops", "An operator's announcement (every socket receives it; no subscription).",
+          example={"message": "Restart in 5 minutes", "at": 1764400000.25, "id": "restart-1"}, topic="ops"),
+]
+
 COMMANDS: dict[str, Command] = {c.type: c for c in _commands}
 EVENTS: dict[str, Event] = {e.type: e for e in _events}
 

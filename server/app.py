@@ -44,6 +44,10 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> St
         Route("/api/dungeons", http.api_dungeons),
         Route("/api/characters", http.api_characters),
         Route("/api/rankings/global", http.api_rankings_global),
+        Route("/admin/broadcast", http.admin_broadcast, methods=["POST"]),
+        Route("/admin/kick", http.admin_kick, methods=["POST"]),
+        Route("/admin/drain", http.admin_drain, methods=["POST"]),
+        Route("/admin/stats", http.admin_stats),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={http.HttpError: _http_error})
     app.state.node = node

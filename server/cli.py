@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -110,6 +111,55 @@ def cmd_rebuild_rankings(args: argparse.Namespace) -> int:
     return _with_node(args, work)
 
 
+def _admin_request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> int:
+    """Call the admin REST of a running node. Credentials come from the environment, never from arguments:
+    VALGAME_ADMIN_TOKEN, or VALGAME_ADMIN_USER with VALGAME_ADMIN_PASSWORD."""
+    import urllib.error
+    import urllib.request
+
+    def call(method: str, path: str, body: dict[str, Any] | None, token: str | None) -> dict[str, Any]:
+        request = urllib.request.Request(args.url.rstrip("/") + path, method=method,
+                                         data=orjson.dumps(body) if body is not None else None)
+        request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return orjson.loads(response.read())
+
+    try:
+        token = os.environ.get("VALGAME_ADMIN_TOKEN")
+        if not token:
+            user, password = os.environ.get("VALGAME_ADMIN_USER"), os.environ.get("VALGAME_ADMIN_PASSWORD")
+            if not (user and password):
+                print("set VALGAME_ADMIN_TOKEN, or VALGAME_ADMIN_USER and VALGAME_ADMIN_PASSWORD", file=sys.stderr)
+                return 2
+            token = call("POST", "/auth/login", {"username": user, "password": password}, None)["access_token"]
+        result = call(method, path, body, token)
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode(errors="replace"), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    if args.ops_command == "broadcast":
+        body: dict[str, Any] = {"message": args.message}
+        if args.to:
+            body["to"] = args.to
+        if args.key:
+            body["key"] = args.key
+        return _admin_request(args, "POST", "/admin/broadcast", body)
+    if args.ops_command == "kick":
+        return _admin_request(args, "POST", "/admin/kick", {"player": args.name})
+    if args.ops_command == "drain":
+        return _admin_request(args, "POST", "/admin/drain", {"node": args.node} if args.node else {})
+    return _admin_request(args, "GET", "/admin/stats", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="valgame", description="Valgame real-time game server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = admin_commands.add_parser("rebuild-rankings", help="Recompute every leaderboard from stored players.")
     _add_setting_flags(rebuild)
     rebuild.set_defaults(run=cmd_rebuild_rankings)
+
+    ops = commands.add_parser("ops", help="Operate a running cluster through a node's admin REST.")
+    ops.add_argument("--url", default=os.environ.get("VALGAME_URL", "http://127.0.0.1:8000"),
+                     help="Any node of the cluster [VALGAME_URL].")
+    ops_commands = ops.add_subparsers(dest="ops_command", required=True)
+    ops_broadcast = ops_commands.add_parser("broadcast", help="Show a message on every socket.")
+    ops_broadcast.add_argument("message")
+    ops_broadcast.add_argument("--to", help="Only this player (name).")
+    ops_broadcast.add_argument("--key", help="Idempotency key: a retried broadcast is shown once.")
+    ops_commands.add_parser("kick", help="Close a player's sockets (4003).").add_argument("name")
+    ops_commands.add_parser("drain", help="Drain a node (this one by default).").add_argument("node", nargs="?")
+    ops_commands.add_parser("stats", help="Sockets, command rate and bus lag per node.")
+    ops.set_defaults(run=cmd_ops)
 
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)

@@ -13,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 from persistence import Account, Duplicate
 from protocol import ErrorCode
 from protocol.messages import BOARD_PATTERN
+from server import ops
 from server.auth import AuthError, hash_password, verify_password
+from server.game.errors import GameError
 from server.node import Node
 from server.players import make_id
 
@@ -207,3 +209,52 @@ async def api_rankings_global(request: Request) -> Response:
     names = await node.names_of([p for p, _ in rows])
     return JSONResponse({"board": board, "entries": [
         {"rank": i + 1, "player": p, "name": names.get(p), "score": int(s)} for i, (p, s) in enumerate(rows)]})
+
+
+async def _admin(request: Request) -> Node:
+    player_id = await _bearer(request)
+    node = node_of(request)
+    account = await node.storage.account_by_id(player_id)
+    if account is None or account.role != "admin":
+        raise HttpError(403, ErrorCode.FORBIDDEN, "operators only")
+    return node
+
+
+async def _ops_call(request: Request, work: Any, fields: dict[str, type], required: tuple[str, ...]) -> Response:
+    """Run an ops action for an admin, mapping game errors to HTTP ones."""
+    node = await _admin(request)
+    body: dict[str, Any] = {}
+    if fields:
+        raw = await request.body()
+        body = orjson.loads(raw) if raw else {}
+        if not isinstance(body, dict):
+            raise HttpError(400, ErrorCode.BAD_REQUEST, "body must be a JSON object")
+        for key, value in body.items():
+            if key not in fields or not isinstance(value, fields[key]):
+                raise HttpError(400, ErrorCode.BAD_REQUEST, f"invalid field {str(key)[:64]}", field=str(key)[:64])
+        for key in required:
+            if key not in body:
+                raise HttpError(400, ErrorCode.BAD_REQUEST, f"missing field {key}", field=key)
+    try:
+        return JSONResponse(await work(node, body))
+    except GameError as exc:
+        status = {ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
+        raise HttpError(status, exc.code, exc.message, **exc.extra) from None
+
+
+async def admin_broadcast(request: Request) -> Response:
+    return await _ops_call(request, lambda node, b: ops.broadcast(node, b["message"][:500], b.get("to"), b.get("key")),
+                           {"message": str, "to": str, "key": str}, ("message",))
+
+
+async def admin_kick(request: Request) -> Response:
+    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason", "kicked")),
+                           {"player": str, "reason": str}, ("player",))
+
+
+async def admin_drain(request: Request) -> Response:
+    return await _ops_call(request, lambda node, b: ops.drain(node, b.get("node")), {"node": str}, ())
+
+
+async def admin_stats(request: Request) -> Response:
+    return await _ops_call(request, lambda node, b: ops.stats(node), {}, ())

@@ -10,7 +10,7 @@ from typing import Any
 
 from persistence import Storage, open_storage
 from protocol import CloseCode
-from server import jobs
+from server import jobs, ops
 from server.auth import Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combats import Combats
@@ -35,7 +35,7 @@ class Node:
         self.metrics = Metrics()
         self.storage: Storage = open_storage(settings.storage_url)
         self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
-                                 on_gap=self.metrics.bus_gaps.inc)
+                                 on_gap=self.metrics.bus_gaps.inc, presence_seconds=settings.presence_seconds)
         self.hub = Hub(self.metrics)
         self.hub.on_control = self._on_control
         self.players = Players(self.storage, self.bus, self.game)
@@ -47,9 +47,13 @@ class Node:
         self.ticker = EnergyTicker(self)
         self.players.on_energy = self.ticker.watch
         self._names: dict[str, str] = {}
+        self._last_figures = (0.0, time.monotonic())
+        self.bus_lag = 0.0
+        self.bus.local_sockets = self.hub.local_count
+        self.bus.stats = self.figures
         self.draining = False
         self.started_at = time.time()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self, serve: bool = True) -> None:
         """Open the ports; with `serve`, also start the timers and scheduled jobs of a serving node."""
@@ -69,12 +73,14 @@ class Node:
         self.spawn(jobs.every(self.settings.expiry_interval_seconds, lambda: jobs.expire_once(self), "expiry"),
                    "expiry")
         self.spawn(jobs.every(3600, lambda: jobs.purge_once(self), "purge"), "purge")
+        self.spawn(jobs.every(5, self._measure_bus_lag, "bus-lag"), "bus-lag")
         log.info("node started", extra={"node": self.id, "storage": self.settings.storage_url.split("://")[0],
                                         "bus": self.settings.bus.split("://")[0]})
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
-        self._tasks.append(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     async def ready(self) -> bool:
@@ -105,9 +111,10 @@ class Node:
     async def stop(self) -> None:
         await self.drain()
         await self.combats.close()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.bus.close()
         await self.storage.close()
         log.info("node stopped", extra={"node": self.id})
@@ -139,3 +146,24 @@ class Node:
             session = self.hub.sessions.get(message["session"])
             if session is not None:
                 session.close(int(message["code"]), message.get("reason", ""))
+        elif kind == "announce":
+            reached = ops.announce_locally(self, message["data"])
+            self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")
+        elif kind == "drain":
+            self.spawn(self.drain(), "drain")
+
+    async def _measure_bus_lag(self) -> None:
+        started = time.perf_counter()
+        await self.bus.ping()
+        self.bus_lag = time.perf_counter() - started
+
+    def figures(self) -> dict[str, Any]:
+        """What this node reports with its heartbeat: command rate since the last report, bus lag."""
+        now = time.monotonic()
+        total = sum(sample.value for metric in self.metrics.commands.collect() for sample in metric.samples
+                    if sample.name.endswith("_total"))
+        last_total, last_at = self._last_figures
+        self._last_figures = (total, now)
+        rate = (total - last_total) / (now - last_at) if now > last_at else 0.0
+        return {"commands_per_second": round(rate, 1), "bus_lag_ms": round(self.bus_lag * 1000, 2),
+                "draining": self.draining}

@@ -32,7 +32,9 @@ class DrainingServer(uvicorn.Server):
             try:
                 await self.node.drain()
             finally:
-                super(DrainingServer, self).handle_exit(sig, frame)
+                # Not `super().handle_exit`: uvicorn would record the signal and raise it again once stopped,
+                # so a graceful stop would end by the signal instead of with status 0.
+                self.should_exit = True
 
         self._drain_task = asyncio.get_running_loop().create_task(drain_then_exit())
 

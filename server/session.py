@@ -63,6 +63,11 @@ class Session:
     def closed(self) -> bool:
         return self.close_code is not None
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting for the writer."""
+        return self._out_bytes
+
     def start_writer(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.id}")
 

@@ -69,6 +69,8 @@ class Settings:
         30.0, "How often the permadeath sweep looks for characters wounded too long.")
     expiry_interval_seconds: float = setting(
         30.0, "How often expired market listings are returned to their sellers.")
+    presence_seconds: float = setting(
+        30.0, "A node that stops heartbeating drops out of presence after this long (its players with it).")
     history_size: int = setting(
         500, "Events kept per player for replay after a reconnect.")
     history_seconds: int = setting(

@@ -135,6 +135,10 @@ async def _read_loop(node: Node, session: Session) -> None:
     ws = session.ws
     abuse_limit = node.settings.rate_abuse_limit
     while True:
+        if session.queued_bytes:
+            # Let the writer flush before the next command. Without this the loop runs every frame already
+            # received without yielding, and a pipelining client that reads promptly overflows its queue (4008).
+            await asyncio.sleep(0)
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             return

@@ -8,7 +8,7 @@ __all__ = ["Bus", "BusListener", "open_bus"]
 
 
 def open_bus(url: str, node_id: str, history_size: int, history_seconds: float,
-             on_gap: Callable[[], None] | None = None) -> Bus:
+             on_gap: Callable[[], None] | None = None, presence_seconds: float = 30) -> Bus:
     """Build the adapter a bus URL names: `memory://` or `redis://host:port/db`."""
     if url.startswith("memory:"):
         from server.bus.memory import MemoryBus
@@ -17,5 +17,5 @@ def open_bus(url: str, node_id: str, history_size: int, history_seconds: float,
     if url.startswith(("redis://", "rediss://")):
         from server.bus.redis import RedisBus
 
-        return RedisBus(url, node_id, history_size, history_seconds, on_gap)
+        return RedisBus(url, node_id, history_size, history_seconds, on_gap, presence_seconds)
     raise ValueError(f"unknown bus URL scheme: {url.split(':', 1)[0]}")

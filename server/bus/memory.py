@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 from protocol import encode_event
@@ -50,6 +51,9 @@ class MemoryBus(Bus):
         self._boards: dict[str, _Board] = defaultdict(_Board)
         self._chat: deque[dict[str, Any]] = deque()
         self._claims: dict[str, float] = {}
+        self._counts: dict[str, tuple[int, int]] = {}
+        self.local_sockets: Callable[[], int] = lambda: 0
+        self.stats: Callable[[], dict[str, Any]] = dict
 
     async def start(self, listener: BusListener) -> None:
         self._listener = listener
@@ -138,6 +142,16 @@ class MemoryBus(Bus):
             return False
         self._claims[key] = now + ttl_seconds
         return True
+
+    async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
+        calls, total = self._counts.get(key, (0, 0))
+        self._counts[key] = (calls + 1, total + amount)
+
+    async def get_count(self, key: str) -> tuple[int, int]:
+        return self._counts.get(key, (0, 0))
+
+    async def nodes(self) -> dict[str, dict[str, Any]]:
+        return {self.node_id: {"sockets": self.local_sockets(), "at": time.time(), **self.stats()}}
 
     async def rank_set(self, board: str, scores: dict[str, float]) -> None:
         target = self._boards[board]

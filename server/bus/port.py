@@ -7,6 +7,7 @@ player's sockets. Topic events (market feed, global chat, ops announcements) go 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -22,6 +23,8 @@ class BusListener(Protocol):
 
 class Bus(ABC):
     node_id: str
+    local_sockets: Callable[[], int]  # set by the node: its socket count, for heartbeats
+    stats: Callable[[], dict[str, Any]]  # set by the node: figures reported with heartbeats
 
     @abstractmethod
     async def start(self, listener: BusListener) -> None: ...
@@ -70,6 +73,18 @@ class Bus(ABC):
     @abstractmethod
     async def claim_once(self, key: str, ttl_seconds: int) -> bool:
         """True for the first claim of `key` within its lifetime (deduplicates retried broadcasts)."""
+
+    @abstractmethod
+    async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
+        """Add to a shared counter (nodes acknowledge a broadcast with the sockets they reached)."""
+
+    @abstractmethod
+    async def get_count(self, key: str) -> tuple[int, int]:
+        """(how many additions, their sum) of a shared counter."""
+
+    @abstractmethod
+    async def nodes(self) -> dict[str, dict[str, Any]]:
+        """Every live node and its last reported figures (sockets, commands per second, bus lag)."""
 
     # --- rankings -------------------------------------------------------------------------------------------------
     @abstractmethod

@@ -5,7 +5,7 @@
   No node decodes another player's traffic.
 - Broadcast topics go to one channel every node subscribes to, encoded once by the publisher.
 - Presence: a hash per player (session -> node and opening time) and a heartbeat key per node; a node whose
-  heartbeat expires (30 s) drops out of everybody's presence.
+  heartbeat expires (`presence_seconds`, 30 by default) drops out of everybody's presence.
 - Outgoing commands are queued and sent in pipelined batches by one flusher, which keeps the connection count
   small and the order of a node's publications intact.
 - The subscription connection is watched: when it drops, the node reconnects with backoff and resubscribes;
@@ -32,8 +32,6 @@ log = logging.getLogger("valgame.bus.redis")
 P = "vg:"  # key prefix
 BROADCAST = P + "broadcast"
 CONTROL = P + "control"
-ALIVE_SECONDS = 30
-HEARTBEAT_SECONDS = 5
 SEND_TIMEOUT = 5.0
 
 # KEYS: seq, history, presence. ARGV: node channel prefix, alive key prefix, history size, history ttl, now,
@@ -70,8 +68,10 @@ def _seq_key(player_id: str) -> str:
 
 class RedisBus(Bus):
     def __init__(self, url: str, node_id: str, history_size: int = 500, history_seconds: float = 900,
-                 on_gap: Callable[[], None] | None = None) -> None:
+                 on_gap: Callable[[], None] | None = None, presence_seconds: float = 30) -> None:
         self.node_id = node_id
+        self.alive_seconds = max(1, int(presence_seconds))
+        self.heartbeat_seconds = self.alive_seconds / 6
         self.history_size = history_size
         self.history_seconds = int(history_seconds)
         self._pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
@@ -299,14 +299,14 @@ class RedisBus(Bus):
 
     async def _heartbeat_once(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(f"{P}alive:{self.node_id}", "1", ex=ALIVE_SECONDS)
+            pipe.set(f"{P}alive:{self.node_id}", "1", ex=self.alive_seconds)
             pipe.hset(f"{P}nodes", self.node_id, orjson.dumps({
                 "sockets": self.local_sockets(), "at": time.time(), **self.stats()}))
             await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self._heartbeat_once()
             except RedisError as exc:
@@ -329,6 +329,17 @@ class RedisBus(Bus):
 
     async def claim_once(self, key: str, ttl_seconds: int) -> bool:
         return bool(await self.redis.set(f"{P}claim:{key}", self.node_id, nx=True, ex=ttl_seconds))
+
+    async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(f"{P}count:{key}", "calls", 1)
+            pipe.hincrby(f"{P}count:{key}", "total", amount)
+            pipe.expire(f"{P}count:{key}", ttl_seconds)
+            await pipe.execute()
+
+    async def get_count(self, key: str) -> tuple[int, int]:
+        values = await self.redis.hmget(f"{P}count:{key}", ["calls", "total"])
+        return int(values[0] or 0), int(values[1] or 0)
 
     # --- rankings --------------------------------------------------------------------------------------------
     async def rank_set(self, board: str, scores: dict[str, float]) -> None:

@@ -200,9 +200,11 @@ def round_due(state: PlayerState, now: float) -> bool:
 
 
 def combat_view(combat: Combat, state: PlayerState | None = None) -> dict[str, Any]:
-    """The combat as the client sees it (no seed, no action log)."""
+    """The combat as the client sees it (no seed, no action log). `id` and `monster_hp` are the documented
+    fields of `combat.state`; `combat` and `monster` carry the same for the `combat.started` event."""
     view: dict[str, Any] = {
-        "combat": combat.id, "dungeon": combat.dungeon, "dungeon_level": combat.dungeon_level, "mode": combat.mode,
+        "id": combat.id, "combat": combat.id, "monster_hp": combat.monster_hp,
+        "dungeon": combat.dungeon, "dungeon_level": combat.dungeon_level, "mode": combat.mode,
         "team": list(combat.team), "round": combat.round, "deadline": combat.deadline,
         "started_at": combat.started_at,
         "monster": {"hp": combat.monster_hp, "hp_max": combat.monster_hp_max, "atk": combat.monster_atk,
