@@ -4,10 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# Debian packages: redis-server (the bus tests), docker-compose (validates deploy/compose.yaml without an
+# engine), chromium (the browser tests, driven by Playwright without a browser download).
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need+=(docker-compose)
+if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
