@@ -29,5 +29,7 @@ def open_storage(url: str) -> Storage:
 
         return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:")
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        raise ValueError("the MongoDB adapter is not available yet")
+        from persistence.mongo import MongoStorage
+
+        return MongoStorage(url)
     raise ValueError(f"unknown storage URL scheme: {url.split(':', 1)[0]}")

@@ -1,0 +1,414 @@
+"""The distributed storage adapter: MongoDB through PyMongo's async client, ready to be sharded by player.
+
+Layout (collection: `_id`, shard key in deploy/mongo/shard.js):
+- players: player id; `name`, `version`, `state` (the state dict as is), `sweep_at`. Shard key `_id` (hashed).
+- ledger, notifications, idem: documents owned by a player, shard key prefixed by `player_id` (hashed).
+- listings: listing id; the listing dict's own fields at the top level (indexed), shard key `_id` (hashed).
+- accounts: account id (= player id). refresh_tokens: token hash. revoked_jti: jti. Shard key `_id` (hashed).
+- names: unique-name reservations, `_id` = "account:<name>", "email:<email>" or "player:<name>", `owner` = id.
+  A sharded collection enforces uniqueness only on its shard key, so account names, emails and player names are
+  kept unique by reserving them in this collection (sharded by `_id`) in the same transaction as the insert.
+- meta: small configuration documents `{_id: key, value}` and the schema version; never sharded.
+
+`commit` is one multi-document transaction run by `with_transaction`, which retries it as a whole on
+TransientTransactionError (write conflicts between concurrent transactions) and retries the commit on
+UnknownTransactionCommitResult. Version and status checks are conditional updates inside it: when one matches
+nothing the callback raises `Conflict`, the transaction is aborted and nothing of the change is written.
+Every read and write on a player-owned collection carries the owner id, and listing writes carry the listing id,
+so a sharded cluster routes them to one shard.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pymongo
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.monitoring import CommandListener
+
+from persistence.port import (
+    Account,
+    Change,
+    Conflict,
+    Duplicate,
+    IdemRecord,
+    LedgerEntry,
+    ListingQuery,
+    Notification,
+    PlayerDoc,
+    RefreshToken,
+    Storage,
+)
+
+DEFAULT_DATABASE = "valgame"
+SCHEMA_VERSION = 1
+SCHEMA_KEY = "__schema__"  # the meta document holding the schema version (not a get_meta/put_meta key)
+DUPLICATE_KEY = 11000
+ITER_BATCH = 500
+
+Doc = dict[str, Any]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "accounts": [],  # by `_id`; name and email are unique through `names`
+    "names": [IndexModel([("owner", ASCENDING)], name="owner")],
+    "players": [IndexModel([("sweep_at", ASCENDING)], name="sweep_at")],
+    "ledger": [IndexModel([("player_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)], name="player_at")],
+    "notifications": [IndexModel([("player_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],
+                                 name="player_at")],
+    "idem": [IndexModel([("player_id", ASCENDING), ("key", ASCENDING)], name="player_key", unique=True),
+             IndexModel([("at", ASCENDING)], name="at")],
+    "refresh_tokens": [IndexModel([("family", ASCENDING)], name="family"),
+                       IndexModel([("expires_at", ASCENDING)], name="expires_at")],
+    "revoked_jti": [IndexModel([("expires_at", ASCENDING)], name="expires_at")],
+    "listings": [
+        IndexModel([("status", ASCENDING), ("featured", DESCENDING), ("price", ASCENDING)], name="browse_price"),
+        IndexModel([("status", ASCENDING), ("featured", DESCENDING), ("created_at", ASCENDING)],
+                   name="browse_newest"),
+        IndexModel([("status", ASCENDING), ("featured", DESCENDING), ("level", ASCENDING)], name="browse_level"),
+        IndexModel([("seller_id", ASCENDING), ("status", ASCENDING)], name="seller_status"),
+        IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
+    ],
+}
+
+
+def _duplicate(exc: PyMongoError) -> bool:
+    """Whether a write failed on a unique index (single write or bulk insert)."""
+    if isinstance(exc, BulkWriteError):
+        return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
+    return getattr(exc, "code", None) == DUPLICATE_KEY
+
+
+def _player(doc: Doc) -> PlayerDoc:
+    return PlayerDoc(doc["_id"], doc["name"], doc["version"], doc["state"])
+
+
+def _account(doc: Doc) -> Account:
+    return Account(doc["_id"], doc["name"], doc["email"], doc["password_hash"], doc["role"], doc["created_at"])
+
+
+def _listing(doc: Doc) -> Doc:
+    doc.pop("_id", None)
+    return doc
+
+
+def _listing_doc(listing_id: str, doc: Doc) -> Doc:
+    # `featured` is stored as a boolean whatever the caller gave: BSON orders booleans apart from numbers, and the
+    # browse order and keyset cursor need one type.
+    return {**doc, "_id": listing_id, "featured": bool(doc.get("featured"))}
+
+
+def _notification(doc: Doc) -> Notification:
+    return Notification(doc["_id"], doc["player_id"], doc["kind"], doc["data"], doc["at"], doc["read"])
+
+
+def _token(doc: Doc) -> RefreshToken:
+    return RefreshToken(doc["_id"], doc["player_id"], doc["family"], doc["expires_at"], doc["used"], doc["revoked"])
+
+
+class MongoStorage(Storage):
+    def __init__(self, url: str, *, event_listeners: Sequence[CommandListener] | None = None,
+                 ping_timeout: float = 2.0, **client_options: Any) -> None:
+        self.url = url
+        self.event_listeners = list(event_listeners or [])
+        self.ping_timeout = ping_timeout
+        self.client_options = client_options
+        self._client: AsyncMongoClient[Doc] | None = None
+        self._db: AsyncDatabase[Doc] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+    @property
+    def client(self) -> AsyncMongoClient[Doc]:
+        if self._client is None:
+            raise RuntimeError("storage is not open")
+        return self._client
+
+    @property
+    def db(self) -> AsyncDatabase[Doc]:
+        if self._db is None:
+            raise RuntimeError("storage is not open")
+        return self._db
+
+    def _c(self, name: str) -> AsyncCollection[Doc]:
+        return self.db[name]
+
+    @property
+    def schema_version(self) -> int:
+        return SCHEMA_VERSION
+
+    async def open(self) -> None:
+        options = {"appname": "valgame", **self.client_options}
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(self.url, event_listeners=self.event_listeners, **options)
+        try:
+            await client.admin.command("ping")
+            self._client = client
+            self._db = client.get_default_database(DEFAULT_DATABASE)
+            await self._migrate()
+        except BaseException:
+            self._client = self._db = None
+            await client.close()
+            raise
+
+    async def _migrate(self) -> None:
+        meta = self._c("meta")
+        found = await meta.find_one({"_id": SCHEMA_KEY})
+        current = found["version"] if found else 0
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(f"the database has schema version {current}; this node knows {SCHEMA_VERSION}")
+        # Creating an existing index with the same definition is a no-op, so every node may run this at start.
+        for name, indexes in INDEXES.items():
+            if indexes:
+                await self._c(name).create_indexes(indexes)
+        if current < SCHEMA_VERSION:
+            await meta.update_one({"_id": SCHEMA_KEY}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client, self._db = self._client, None, None
+            await client.close()
+
+    async def ping(self) -> bool:
+        try:
+            with pymongo.timeout(self.ping_timeout):
+                reply = await self.client.admin.command("ping")
+            return bool(reply.get("ok"))
+        except Exception:
+            return False
+
+    # --- meta --------------------------------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> Any | None:
+        doc = await self._c("meta").find_one({"_id": key})
+        return doc.get("value") if doc else None
+
+    async def put_meta(self, key: str, value: Any) -> None:
+        await self._c("meta").update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
+
+    # --- accounts and tokens --------------------------------------------------------------------------------------
+    async def account_by_name(self, name: str) -> Account | None:
+        reserved = await self._c("names").find_one({"_id": f"account:{name}"})
+        return await self.account_by_id(reserved["owner"]) if reserved else None
+
+    async def account_by_id(self, account_id: str) -> Account | None:
+        doc = await self._c("accounts").find_one({"_id": account_id})
+        return _account(doc) if doc else None
+
+    async def set_role(self, account_id: str, role: str) -> None:
+        await self._c("accounts").update_one({"_id": account_id}, {"$set": {"role": role}})
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        await self._c("refresh_tokens").insert_one({
+            "_id": token.token_hash, "player_id": token.player_id, "family": token.family,
+            "expires_at": token.expires_at, "used": token.used, "revoked": token.revoked})
+
+    async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        doc = await self._c("refresh_tokens").find_one_and_update(
+            {"_id": token_hash}, {"$set": {"used": True}}, return_document=ReturnDocument.BEFORE)
+        return _token(doc) if doc else None
+
+    async def revoke_token_family(self, family: str) -> None:
+        await self._c("refresh_tokens").update_many({"family": family}, {"$set": {"revoked": True}})
+
+    async def revoke_access_token(self, jti: str, expires_at: float) -> None:
+        await self._c("revoked_jti").update_one(
+            {"_id": jti}, {"$setOnInsert": {"expires_at": expires_at}}, upsert=True)
+
+    async def access_token_revoked(self, jti: str) -> bool:
+        return await self._c("revoked_jti").find_one({"_id": jti}, projection={"_id": 1}) is not None
+
+    # --- players -------------------------------------------------------------------------------------------------
+    async def load_player(self, player_id: str) -> PlayerDoc | None:
+        doc = await self._c("players").find_one({"_id": player_id}, projection={"sweep_at": 0})
+        return _player(doc) if doc else None
+
+    async def player_id_by_name(self, name: str) -> str | None:
+        reserved = await self._c("names").find_one({"_id": f"player:{name}"})
+        return reserved["owner"] if reserved else None
+
+    async def iter_players(self) -> AsyncIterator[PlayerDoc]:
+        players, last = self._c("players"), ""
+        while True:  # keyset batches: no cursor stays open while the caller works on a batch
+            batch = await players.find({"_id": {"$gt": last}}, projection={"sweep_at": 0}).sort(
+                "_id", ASCENDING).limit(ITER_BATCH).to_list()
+            if not batch:
+                return
+            for doc in batch:
+                yield _player(doc)
+            last = batch[-1]["_id"]
+
+    async def players_due(self, now: float, limit: int) -> list[str]:
+        if limit <= 0:  # MongoDB reads limit(0) as "no limit"
+            return []
+        cursor = self._c("players").find({"sweep_at": {"$lte": now}}, projection={"_id": 1})
+        return [doc["_id"] for doc in await cursor.sort("sweep_at", ASCENDING).limit(limit).to_list()]
+
+    # --- commit --------------------------------------------------------------------------------------------------
+    async def commit(self, change: Change) -> None:
+        if not change:
+            return
+
+        async def apply(session: AsyncClientSession) -> None:
+            await self._apply(change, session)
+
+        async with self.client.start_session() as session:
+            await session.with_transaction(apply)
+
+    async def _insert(self, collection: str, doc: Doc, session: AsyncClientSession, what: str) -> None:
+        try:
+            await self._c(collection).insert_one(doc, session=session)
+        except PyMongoError as exc:
+            if _duplicate(exc):
+                raise Duplicate(what) from None
+            raise
+
+    async def _insert_many(self, collection: str, docs: list[Doc], session: AsyncClientSession, what: str) -> None:
+        try:
+            await self._c(collection).insert_many(docs, session=session)
+        except PyMongoError as exc:
+            if _duplicate(exc):
+                raise Duplicate(what) from None
+            raise
+
+    async def _apply(self, change: Change, s: AsyncClientSession) -> None:
+        # Errors other than Conflict/Duplicate propagate untouched: with_transaction needs their labels.
+        if change.idem is not None:
+            idem = change.idem
+            await self._insert("idem", {"player_id": idem.player_id, "key": idem.key, "type": idem.type,
+                                        "reply": idem.reply, "at": idem.at}, s, "idempotency key")
+        if change.account is not None:
+            acc = change.account
+            await self._insert("names", {"_id": f"account:{acc.name}", "owner": acc.id}, s, "name")
+            await self._insert("names", {"_id": f"email:{acc.email}", "owner": acc.id}, s, "email")
+            await self._insert("accounts", {"_id": acc.id, "name": acc.name, "email": acc.email,
+                                            "password_hash": acc.password_hash, "role": acc.role,
+                                            "created_at": acc.created_at}, s, "name")
+        players = self._c("players")
+        for write in change.players:
+            if write.expected_version is None:
+                await self._insert("names", {"_id": f"player:{write.name}", "owner": write.id}, s, "name")
+                await self._insert("players", {"_id": write.id, "name": write.name, "version": 1,
+                                               "state": write.state, "sweep_at": write.sweep_at}, s, "name")
+            else:
+                result = await players.update_one(
+                    {"_id": write.id, "version": write.expected_version},
+                    {"$set": {"state": write.state, "sweep_at": write.sweep_at}, "$inc": {"version": 1}},
+                    session=s)
+                if result.matched_count != 1:
+                    raise Conflict(f"player {write.id} changed")
+        listings = self._c("listings")
+        for listing in change.listings:
+            doc = _listing_doc(listing.id, listing.doc)
+            if listing.expected_status is None:
+                await self._insert("listings", doc, s, "listing id")
+            else:
+                result = await listings.replace_one({"_id": listing.id, "status": listing.expected_status}, doc,
+                                                    session=s)
+                if result.matched_count != 1:
+                    raise Conflict(f"listing {listing.id} changed")
+        if change.ledger:
+            await self._insert_many("ledger", [
+                {"player_id": e.player_id, "currency": e.currency, "delta": e.delta, "reason": e.reason,
+                 "ref": e.ref, "at": e.at} for e in change.ledger], s, "ledger entry")
+        if change.notifications:
+            await self._insert_many("notifications", [
+                {"_id": n.id, "player_id": n.player_id, "kind": n.kind, "data": n.data, "at": n.at,
+                 "read": n.read} for n in change.notifications], s, "notification id")
+
+    async def get_idem(self, player_id: str, key: str) -> IdemRecord | None:
+        doc = await self._c("idem").find_one({"player_id": player_id, "key": key})
+        return IdemRecord(doc["player_id"], doc["key"], doc["type"], doc["reply"], doc["at"]) if doc else None
+
+    async def purge_idem(self, older_than: float) -> int:
+        result = await self._c("idem").delete_many({"at": {"$lt": older_than}})
+        await self._c("revoked_jti").delete_many({"expires_at": {"$lt": older_than}})
+        await self._c("refresh_tokens").delete_many({"expires_at": {"$lt": older_than}})
+        return result.deleted_count
+
+    # --- ledger ----------------------------------------------------------------------------------------------------
+    _SUMS = [{"$group": {"_id": {"p": "$player_id", "c": "$currency"}, "sum": {"$sum": "$delta"}}}]
+
+    async def _ledger_sums(self, session: AsyncClientSession | None = None) -> dict[tuple[str, str], int]:
+        cursor = await self._c("ledger").aggregate(self._SUMS, session=session)
+        return {(doc["_id"]["p"], doc["_id"]["c"]): doc["sum"] async for doc in cursor}
+
+    async def ledger_sums(self) -> dict[tuple[str, str], int]:
+        return await self._ledger_sums()
+
+    async def ledger_for(self, player_id: str, limit: int) -> list[LedgerEntry]:
+        if limit <= 0:
+            return []
+        # Most recent first: by the entry's time, then by insertion (client-made ObjectIds grow within a process).
+        cursor = self._c("ledger").find({"player_id": player_id}).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        return [LedgerEntry(d["player_id"], d["currency"], d["delta"], d["reason"], d["ref"], d["at"])
+                for d in await cursor.limit(limit).to_list()]
+
+    async def economy_snapshot(self) -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
+        # A snapshot session: every read sees the same majority-committed point in time (MongoDB 5.0+), without
+        # the lifetime limit of a transaction.
+        async with self.client.start_session(snapshot=True) as s:
+            players = [_player(d) async for d in self._c("players").find({}, projection={"sweep_at": 0}, session=s)]
+            sums = await self._ledger_sums(s)
+            listings = [_listing(d) async for d in self._c("listings").find({"status": "active"}, session=s)]
+        return players, sums, listings
+
+    # --- notifications --------------------------------------------------------------------------------------------
+    async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]:
+        if limit <= 0:
+            return []
+        query: Doc = {"player_id": player_id}
+        if unread_only:
+            query["read"] = False
+        cursor = self._c("notifications").find(query).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        return [_notification(d) for d in await cursor.limit(limit).to_list()]
+
+    async def mark_read(self, player_id: str, ids: list[str] | None) -> int:
+        query: Doc = {"player_id": player_id, "read": False}
+        if ids is not None:
+            if not ids:
+                return 0
+            query["_id"] = {"$in": list(ids)}
+        result = await self._c("notifications").update_many(query, {"$set": {"read": True}})
+        return result.modified_count
+
+    async def unread_count(self, player_id: str) -> int:
+        return await self._c("notifications").count_documents({"player_id": player_id, "read": False})
+
+    # --- listings --------------------------------------------------------------------------------------------------
+    async def get_listing(self, listing_id: str) -> dict[str, Any] | None:
+        doc = await self._c("listings").find_one({"_id": listing_id})
+        return _listing(doc) if doc else None
+
+    async def query_listings(self, query: ListingQuery) -> list[dict[str, Any]]:
+        if query.limit <= 0:
+            return []
+        where: Doc = {"status": query.status}
+        for field, value in (("seller_id", query.seller_id), ("kind", query.kind), ("rank", query.rank)):
+            if value is not None:
+                where[field] = value
+        for field, op, value in (("price", "$gte", query.price_min), ("price", "$lte", query.price_max),
+                                 ("level", "$gte", query.min_level)):
+            if value is not None:
+                where.setdefault(field, {})[op] = value
+        if query.name:
+            where["code"] = {"$regex": re.escape(query.name), "$options": "i"}
+        column, direction = query.sort_column, DESCENDING if query.descending else ASCENDING
+        if query.after is not None:
+            featured, value, last_id = query.after
+            flag, beyond = bool(featured), "$lt" if query.descending else "$gt"
+            after = {"$or": [{"featured": {"$lt": flag}},
+                             {"featured": flag, column: {beyond: value}},
+                             {"featured": flag, column: value, "_id": {"$gt": last_id}}]}
+            where = {"$and": [where, after]}
+        cursor = self._c("listings").find(where).sort([("featured", DESCENDING), (column, direction),
+                                                       ("_id", ASCENDING)])
+        return [_listing(d) for d in await cursor.limit(query.limit).to_list()]
+
+    async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        cursor = self._c("listings").find({"status": "active", "expires_at": {"$lte": now}})
+        return [_listing(d) for d in await cursor.sort("expires_at", ASCENDING).limit(limit).to_list()]
