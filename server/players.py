@@ -64,6 +64,7 @@ class Applied:
     player_id: str
     outcome: Outcome
     before: PlayerState | None = None  # the state the rule started from (None: a new player)
+    name: str = ""  # the player's name, shown with their ranking updates
     notifications: list[Notification] = field(default_factory=list)
 
 
@@ -102,7 +103,7 @@ class Players:
                  before: PlayerState | None = None) -> Applied:
         """Add one player's outcome to a change: the new state, its ledger lines and notifications.
         A doc at version 0 is a player being created."""
-        applied = Applied(doc.id, outcome, before)
+        applied = Applied(doc.id, outcome, before, name=doc.name)
         change.players.append(PlayerWrite(doc.id, doc.name, doc.version or None, outcome.state.to_dict(),
                                           sweep_at=next_sweep_at(outcome.state, self.settings)))
         change.ledger.extend(LedgerEntry(doc.id, d.currency, d.delta, d.reason, d.ref, now) for d in outcome.ledger)
@@ -176,10 +177,10 @@ class Players:
                 for kind, data in item.outcome.events:
                     if kind == "energy.updated":
                         self.on_energy(item.player_id, data["next_at"])
-            await self.update_rankings(item.player_id, item.outcome.state, now, item.before)
+            await self.update_rankings(item.player_id, item.outcome.state, now, item.before, item.name)
 
     async def update_rankings(self, player_id: str, state: PlayerState, now: float,
-                              before: PlayerState | None = None) -> None:
+                              before: PlayerState | None = None, name: str = "") -> None:
         """Set the boards whose score this change moved, and tell their subscribers."""
         old = ranking_scores(before, now) if before is not None else {}
         for board, score in ranking_scores(state, now).items():
@@ -187,4 +188,4 @@ class Players:
                 continue
             await self.bus.rank_set(board, {player_id: score})
             await self.bus.broadcast(f"ranking:{board}", "ranking.updated",
-                                     {"board": board, "player": player_id, "score": score})
+                                     {"board": board, "player": player_id, "name": name, "score": score})
