@@ -107,11 +107,21 @@ class Tokens:
             raise AuthError("revoked")
         return claims
 
-    async def issue_pair(self, player_id: str, role: str, family: str | None = None) -> TokenPair:
+    async def issue_pair(self, player_id: str, role: str, family: str | None = None,
+                         *, spent: str | None = None) -> TokenPair:
+        """A new pair; `family` and `spent` (the refresh token just rotated) when it continues a login."""
         refresh = secrets.token_urlsafe(32)
+        family = family or uuid.uuid4().hex
         await self._storage.add_refresh_token(RefreshToken(
-            token_hash=_digest(refresh), player_id=player_id, family=family or uuid.uuid4().hex,
+            token_hash=_digest(refresh), player_id=player_id, family=family,
             expires_at=time.time() + self.refresh_seconds))
+        if spent is not None:
+            # A reuse of `spent` racing this rotation revoked the family, possibly before the new token existed
+            # (so it escaped). Look again now that it exists: revoked means the new token goes with its family.
+            record = await self._storage.use_refresh_token(_digest(spent))
+            if record is None or record.revoked:
+                await self._storage.revoke_token_family(family)
+                raise AuthError("refresh token reused")
         return TokenPair(self.issue_access(player_id, role), self.access_seconds, refresh)
 
     async def rotate(self, refresh_token: str) -> RefreshToken:

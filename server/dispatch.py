@@ -6,7 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from protocol import ErrorCode, FrameError, decode, encode_error, encode_reply
+from protocol import COMMANDS, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.commands import HANDLERS, Call
 from server.game.errors import GameError
 from server.players import Reply
@@ -24,7 +24,8 @@ async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
     try:
         frame = decode(raw)
     except FrameError as exc:
-        metrics.commands.labels(exc.type or "invalid", str(exc.code)).inc()
+        # Only the protocol's own types become label values: a client-chosen type would grow the metrics unbounded.
+        metrics.commands.labels(exc.type if exc.type in COMMANDS else "invalid", str(exc.code)).inc()
         session.send(exc.reply())
         return
 

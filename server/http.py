@@ -99,9 +99,10 @@ async def login(request: Request) -> Response:
     return await _token_response(node, account)
 
 
-async def _token_response(node: Node, account: Account, family: str | None = None) -> Response:
+async def _token_response(node: Node, account: Account, family: str | None = None,
+                          spent: str | None = None) -> Response:
     assert node.tokens is not None
-    pair = await node.tokens.issue_pair(account.id, account.role, family)
+    pair = await node.tokens.issue_pair(account.id, account.role, family, spent=spent)
     return JSONResponse({"access_token": pair.access_token, "token_type": "bearer", "expires_in": pair.expires_in,
                          "refresh_token": pair.refresh_token, "player_id": account.id, "name": account.name})
 
@@ -118,7 +119,11 @@ async def refresh(request: Request) -> Response:
     account = await node.storage.account_by_id(record.player_id)
     if account is None:
         raise HttpError(401, ErrorCode.UNAUTHORIZED, "unknown player")
-    return await _token_response(node, account, record.family)
+    try:
+        return await _token_response(node, account, record.family, spent=body["refresh_token"])
+    except AuthError as exc:
+        node.metrics.auth_failures.labels("refresh_" + exc.reason.replace(" ", "_")).inc()
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, exc.reason) from None
 
 
 async def logout(request: Request) -> Response:

@@ -35,6 +35,21 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         node.kill()
 
 
+@pytest.fixture(scope="module")
+def make_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    """Like `make_server`, for settings that several tests of a module share: stopped at the end of the module."""
+    started: list[ServerProcess] = []
+
+    def make(**settings: Any) -> ServerProcess:
+        node = ServerProcess(tmp_path_factory.mktemp("module-node"), **settings).start()
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        node.kill()
+
+
 Connect = Callable[..., Awaitable[tuple[Client, dict[str, Any]]]]
 
 

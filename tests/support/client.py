@@ -73,6 +73,18 @@ class Client:
     async def send_raw(self, raw: str | bytes) -> None:
         await self.conn.send(raw)
 
+    def expect_reply(self, frame_id: Any) -> asyncio.Future[dict[str, Any]]:
+        """A future for the next reply carrying `frame_id` (None for frames whose id cannot be read)."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[frame_id] = future
+        return future
+
+    async def raw_request(self, raw: str | bytes, frame_id: Any = None, timeout: float = 10) -> dict[str, Any]:
+        """Send a hand-made frame and return the reply that carries `frame_id`."""
+        future = self.expect_reply(frame_id)
+        await self.conn.send(raw)
+        return await asyncio.wait_for(future, timeout)
+
     async def request(self, type: str, data: dict[str, Any] | None = None, *, idem: str | None = None,
                       timeout: float = 10, frame_id: Any = None) -> dict[str, Any]:
         """Send a command and return its reply frame, whatever its outcome."""

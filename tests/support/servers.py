@@ -15,6 +15,7 @@ import httpx
 import orjson
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_JWT_SECRET = "test-secret-" + "x" * 40
 
 
 def free_port() -> int:
@@ -43,6 +44,7 @@ class ServerProcess:
         self.port = free_port()
         self.settings = settings
         self.game = game or {}
+        self.jwt_secret: str = settings.pop("jwt_secret", DEFAULT_JWT_SECRET)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
@@ -57,7 +59,7 @@ class ServerProcess:
     def start(self, timeout: float = 20) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
         env["VALGAME_GAME"] = orjson.dumps(self.game).decode()
-        env["VALGAME_JWT_SECRET"] = self.settings.pop("jwt_secret", "test-secret-" + "x" * 40)
+        env["VALGAME_JWT_SECRET"] = self.jwt_secret
         args = [sys.executable, "-m", "server", "serve", "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--log-level", "warning"]
         for key, value in self.settings.items():
