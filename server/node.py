@@ -51,6 +51,7 @@ class Node:
         self.bus_lag = 0.0
         self.bus.local_sockets = self.hub.local_count
         self.bus.stats = self.figures
+        self.bus.on_recovered = self._bus_recovered
         self.draining = False
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -151,6 +152,23 @@ class Node:
             self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")
         elif kind == "drain":
             self.spawn(self.drain(), "drain")
+
+    async def _bus_recovered(self, lost: bool) -> None:
+        """The bus is back after a gap. Each socket gets the events published for it meanwhile from the replay
+        history; a socket whose history is gone (the bus lost its data, or the gap outgrew the history) is closed
+        with 1012, so its client reconnects and, its resume refused, re-reads its state. Leaderboards kept on a bus
+        that lost its data are rebuilt from storage (by one node)."""
+        if lost and await self.bus.claim_once("rebuild-rankings", 60):
+            self.spawn(jobs.rebuild_rankings(self), "rebuild-rankings")
+        for session in list(self.hub.sessions.values()):
+            if session.closed:
+                continue
+            missed = None if lost else await self.bus.replay(session.player_id, session.last_seq)
+            if missed is None:
+                session.close(CloseCode.DRAINING, "event bus restarted; reconnect")
+                continue
+            for seq, frame in missed:
+                session.push_event(seq, frame)
 
     async def _measure_bus_lag(self) -> None:
         started = time.perf_counter()

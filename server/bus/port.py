@@ -7,7 +7,7 @@ player's sockets. Topic events (market feed, global chat, ops announcements) go 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 
@@ -25,6 +25,9 @@ class Bus(ABC):
     node_id: str
     local_sockets: Callable[[], int]  # set by the node: its socket count, for heartbeats
     stats: Callable[[], dict[str, Any]]  # set by the node: figures reported with heartbeats
+    # set by the node: awaited when the bus connection is back after a loss, before any new delivery; its argument
+    # says whether the bus lost its data meanwhile (replay history, presence, seqs), e.g. an empty restarted Redis
+    on_recovered: Callable[[bool], Awaitable[None]] | None = None
 
     @abstractmethod
     async def start(self, listener: BusListener) -> None: ...

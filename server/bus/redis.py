@@ -9,13 +9,17 @@
 - Outgoing commands are queued and sent in pipelined batches by one flusher, which keeps the connection count
   small and the order of a node's publications intact.
 - The subscription connection is watched: when it drops, the node reconnects with backoff and resubscribes;
-  meanwhile `ping` is false (so /ready is 503), and the gap is logged and counted.
+  meanwhile `ping` is false (so /ready is 503), and the gap is logged and counted. Back online, before delivering
+  anything new, it renews its heartbeat and its sockets' presence and calls `on_recovered`, telling whether Redis
+  lost its data meanwhile (an `epoch` key, set once per data set, changed): the node then fills each socket's gap
+  from the replay history, or closes the sockets whose history is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +36,7 @@ log = logging.getLogger("valgame.bus.redis")
 P = "vg:"  # key prefix
 BROADCAST = P + "broadcast"
 CONTROL = P + "control"
+EPOCH = P + "epoch"  # a token set once per Redis data set: it changes when Redis comes back empty
 SEND_TIMEOUT = 5.0
 
 # KEYS: seq, history, presence. ARGV: node channel prefix, alive key prefix, history size, history ttl, now,
@@ -84,6 +89,8 @@ class RedisBus(Bus):
         self._on_gap = on_gap
         self.local_sockets: Callable[[], int] = lambda: 0
         self.stats: Callable[[], dict[str, Any]] = dict
+        self._epoch: bytes | None = None
+        self._attached: dict[str, tuple[str, str]] = {}  # this node's sessions: id -> (player id, presence value)
 
     @property
     def channel(self) -> str:
@@ -93,6 +100,7 @@ class RedisBus(Bus):
     async def start(self, listener: BusListener) -> None:
         self._listener = listener
         await self.redis.ping()
+        self._epoch = await self._read_epoch()
         await self._heartbeat_once()
         subscribed = asyncio.Event()
         self._tasks = [
@@ -130,7 +138,9 @@ class RedisBus(Bus):
             try:
                 await pubsub.subscribe(self.channel, BROADCAST, CONTROL)
                 if self._connected is False and subscribed.is_set():
-                    log.warning("bus reconnected", extra={"node": self.node_id})
+                    # what arrives on the new subscription waits (unread) until the gap is dealt with
+                    lost = await self._recover()
+                    log.warning("bus reconnected", extra={"node": self.node_id, "data_lost": lost})
                 self._connected = True
                 backoff = 0.1
                 subscribed.set()
@@ -153,6 +163,42 @@ class RedisBus(Bus):
                     pass
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    async def _read_epoch(self) -> bytes:
+        await self.redis.set(EPOCH, secrets.token_hex(8), nx=True)
+        return await self.redis.get(EPOCH) or b""
+
+    async def _recover(self) -> bool:
+        """Back after a gap: renew liveness and presence (other nodes may have dropped this node's entries, or Redis
+        may have lost them), then let the node deal with what its sockets missed. True when Redis lost its data."""
+        await self._heartbeat_once()
+        epoch = await self._read_epoch()
+        lost, self._epoch = epoch != self._epoch, epoch
+        if lost:
+            # The sessions of the old data set cannot be resumed (their history is gone): the node closes them,
+            # and their session keys are not written again.
+            self._attached.clear()
+        elif self._attached:
+            entries = list(self._attached.items())
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for session_id, (player_id, value) in entries:
+                    pipe.hset(f"{P}presence:{player_id}", session_id, value)
+                await pipe.execute()
+            gone = [(session_id, player_id) for session_id, (player_id, _) in entries
+                    if session_id not in self._attached]  # detached meanwhile: take back what was just written
+            if gone:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for session_id, player_id in gone:
+                        pipe.hdel(f"{P}presence:{player_id}", session_id)
+                    await pipe.execute()
+        if self.on_recovered is not None:
+            try:
+                await self.on_recovered(lost)
+            except (RedisError, OSError):
+                raise
+            except Exception:
+                log.exception("bus recovery failed", extra={"node": self.node_id})
+        return lost
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         listener = self._listener
@@ -262,16 +308,20 @@ class RedisBus(Bus):
 
     # --- presence --------------------------------------------------------------------------------------------
     async def attach(self, player_id: str, session_id: str) -> None:
+        value = f"{self.node_id}|{time.time():.6f}"
+        self._attached[session_id] = (player_id, value)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(f"{P}presence:{player_id}", session_id, f"{self.node_id}|{time.time():.6f}")
+            pipe.hset(f"{P}presence:{player_id}", session_id, value)
             pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
             await pipe.execute()
 
     async def detach(self, player_id: str, session_id: str) -> None:
+        current = self._attached.pop(session_id, None) is not None  # False: attached before Redis lost its data
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hdel(f"{P}presence:{player_id}", session_id)
-                pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
+                if current:
+                    pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
                 await pipe.execute()
         except RedisError:
             pass  # the node's heartbeat ends, and with it this entry's validity

@@ -1,0 +1,228 @@
+"""The bus connection breaks: nodes recover by themselves and no accepted trade, and no delivered event, is lost.
+
+- A dropped subscription (Redis keeps its data): sockets stay open and get what was published meanwhile from the
+  replay history, in seq order, without gap or duplicate.
+- redis-server restarted empty under traffic: the replay history is gone, so every socket is closed with 1012 and
+  its client reconnects, retries its last command with the same `idem` key and re-reads its state; trades
+  accepted before, during and after the restart are all in storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from websockets.exceptions import ConnectionClosed
+
+from tests.cluster.conftest import Cluster, item_id
+from tests.conftest import Connect
+from tests.support.client import Client
+from tests.support.game import MANY_COMMANDS
+from tests.support.servers import ServerProcess
+from tests.support.wire import eventually, sample, scrape
+
+PRICE = 5  # a consumable's lowest price: no tax, so a potion can go back and forth forever
+SLOW = 60  # a command may wait out the outage; its reply still has to come
+MAX_TRADES = 90  # per pair, so each trader's sold listings fit in one `market.mine` page (100)
+PACE = 0.05  # seconds between two trades of a pair: steady traffic rather than a flood (not a synchronisation)
+
+
+async def gaps(node: ServerProcess) -> float:
+    return sample(await scrape(node.http), "valgame_bus_gaps_total")
+
+
+async def ready_status(node: ServerProcess) -> int:
+    try:
+        async with httpx.AsyncClient(base_url=node.http, timeout=5) as client:
+            return (await client.get("/ready")).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+async def test_a_dropped_subscription_loses_no_event(cluster: Cluster, connect: Connect) -> None:
+    """Every node's pub/sub connection is cut while personal events keep flowing to a player on another node."""
+    admin, _ = await connect(cluster[1], await cluster.admin_login())
+    login = await cluster.login(cluster[0])
+    target, hello = await connect(cluster[0], login)
+    before = [await gaps(node) for node in cluster.nodes]
+    count = 150
+
+    async def announce() -> None:
+        for i in range(count):
+            reply = await admin.call("ops.broadcast", {"message": f"n{i}", "to": login["name"]}, timeout=SLOW)
+            assert reply["duplicate"] is False
+
+    sending = asyncio.create_task(announce())
+    await target.wait_event("ops.announcement", lambda d: d["message"] == "n10", timeout=30)
+    killer = aioredis.Redis.from_url(cluster.redis.url)
+    try:
+        assert await killer.client_kill_filter(_type="pubsub") >= len(cluster)
+    finally:
+        await killer.aclose()
+    await asyncio.wait_for(sending, SLOW)
+    await target.wait_event("ops.announcement", lambda d: d["message"] == f"n{count - 1}", timeout=30)
+
+    got = [e for e in target.events if e["type"] == "ops.announcement"]
+    assert [e["data"]["message"] for e in got] == [f"n{i}" for i in range(count)]
+    assert [e["seq"] for e in got] == list(range(hello["seq"] + 1, hello["seq"] + count + 1))
+    assert target.close_code is None
+    for node, gaps_before in zip(cluster.nodes, before, strict=True):
+        assert await gaps(node) >= gaps_before + 1
+    await eventually(lambda: all_ready(cluster.nodes), 30, "every node ready again")
+    assert (await admin.call("ops.broadcast", {"message": "after", "to": login["name"]}))["delivered"] == 1
+
+
+async def all_ready(nodes: list[ServerProcess]) -> bool:
+    return all([await ready_status(node) == 200 for node in nodes])
+
+
+@dataclass
+class Trader:
+    """A player that reconnects when its socket closes and retries its last command with the same idem key."""
+
+    node: ServerProcess
+    login: dict[str, Any]
+    connect: Connect
+    client: Client | None = None
+    closes: list[int | None] = field(default_factory=list)
+
+    async def open(self) -> Client:
+        deadline = time.monotonic() + SLOW
+        while True:
+            try:
+                self.client, _ = await self.connect(self.node, self.login)
+                return self.client
+            except (ConnectionError, ConnectionClosed, TimeoutError):
+                # the node refuses sockets while it cannot register them on the bus: retry until the deadline
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def command(self, type: str, data: dict[str, Any], idem: str) -> dict[str, Any]:
+        for _ in range(10):
+            client = self.client or await self.open()
+            try:
+                return await client.request(type, data, idem=idem, timeout=SLOW)
+            except (ConnectionError, ConnectionClosed):
+                self.closes.append(client.close_code)
+                self.client = None
+        raise AssertionError(f"{type} {idem}: no reply after 10 connections")
+
+
+@dataclass
+class Trades:
+    accepted: list[tuple[str, str, str]] = field(default_factory=list)  # (listing, seller id, buyer id)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def ping_pong(one: Trader, other: Trader, potion: str, trades: Trades, stop: asyncio.Event, tag: str) -> None:
+    """`one` lists the potion, `other` buys it; then the other way round; until `stop` is set."""
+    seller, buyer = one, other
+    for n in range(MAX_TRADES):
+        if stop.is_set():
+            return
+        listed = await seller.command("market.list", {"item": potion, "price": PRICE}, f"{tag}-list-{n}")
+        if not listed["ok"]:
+            trades.refused.append(listed)
+            return
+        listing = listed["data"]["listing"]
+        bought = await buyer.command("market.buy", {"listing": listing}, f"{tag}-buy-{n}")
+        if not bought["ok"]:
+            trades.refused.append(bought)
+            return
+        trades.accepted.append((listing, seller.login["player_id"], buyer.login["player_id"]))
+        seller, buyer = buyer, seller
+        await asyncio.sleep(PACE)
+
+
+@pytest.mark.timeout(300)
+async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: Any, connect: Connect) -> None:
+    cluster: Cluster = make_cluster(2, presence_seconds=3, **MANY_COMMANDS)
+    a, b = cluster.nodes
+    listener_login = await cluster.login(a)
+    listener, hello = await connect(a, listener_login)  # connected before the restart
+    assert (await listener.call("ranking.me", {"board": "level"}))["rank"] is not None
+
+    pairs: list[tuple[Trader, Trader]] = []
+    for _ in range(2):
+        left = Trader(a, await cluster.login(a), connect)
+        right = Trader(b, await cluster.login(b), connect)
+        await left.open()
+        await right.open()
+        pairs.append((left, right))
+    trades, stop = Trades(), asyncio.Event()
+    potions = [await item_id(left.client, "pocion-vida-menor") for left, _ in pairs]  # type: ignore[arg-type]
+    traffic = [asyncio.create_task(ping_pong(left, right, potion, trades, stop, f"pair{i}"))
+               for i, ((left, right), potion) in enumerate(zip(pairs, potions, strict=True))]
+
+    async def trades_beyond(count: int) -> bool:
+        if trades.refused:
+            raise AssertionError(f"a trade was refused: {trades.refused}")
+        return len(trades.accepted) >= count
+
+    try:
+        await eventually(lambda: trades_beyond(4), 60, "trades before the restart")
+        before = len(trades.accepted)
+        gaps_before = [await gaps(node) for node in (a, b)]
+        await asyncio.to_thread(cluster.redis.restart)  # stop, then start empty on the same port
+        await eventually(lambda: all_ready([a, b]), 60, "/ready to return to 200 on both nodes", interval=0.1)
+        during = len(trades.accepted)
+        await eventually(lambda: trades_beyond(during + 4), 60, "trades after the restart")
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*traffic), SLOW * 2)
+    assert not trades.refused, trades.refused
+    assert len(trades.accepted) >= before + 4
+    for node, gaps_then in zip((a, b), gaps_before, strict=True):
+        assert await gaps(node) >= gaps_then + 1
+
+    # the replay history went with the old redis-server: sockets opened before were told to reconnect, and a
+    # resume cannot pretend nothing was missed
+    assert await listener.wait_closed(timeout=30) == 1012
+    for left, right in pairs:
+        assert set(left.closes + right.closes) <= {1012}, (left.closes, right.closes)
+    listener, resumed = await connect(a, listener_login, resume={"session": hello["session"], "seq": hello["seq"]})
+    assert resumed["resumed"] is False
+    talker, _ = await connect(b)
+    await talker.call("chat.whisper", {"to": listener_login["name"], "text": "still there?"})
+    whisper = await listener.wait_event("chat.message", lambda d: d["text"] == "still there?", timeout=30)
+    assert whisper["seq"] == resumed["seq"] + 1
+
+    # broadcast topics flow again, both ways
+    watchers = []
+    for node in (a, b):
+        watcher, _ = await connect(node)
+        await watcher.call("sub.add", {"topic": "chat:global"})
+        await watcher.call("sub.add", {"topic": "market"})
+        watchers.append(watcher)
+    for sender_node, text in ((a, "hello from a"), (b, "hello from b")):
+        sender, _ = await connect(sender_node)
+        await sender.call("chat.send", {"text": text})
+        for watcher in watchers:
+            await watcher.wait_event("chat.message", lambda d, text=text: d["text"] == text, timeout=30)
+    seller, _ = await connect(b)
+    fresh = (await seller.call("market.list", {"item": await item_id(seller, "daga-oxidada"), "price": 15}))["listing"]
+    for watcher in watchers:
+        await watcher.wait_event("market.listed", lambda d: d["id"] == fresh, timeout=30)
+
+    # the leaderboards, kept in redis, were rebuilt from storage
+    async def ranked() -> bool:
+        return (await listener.call("ranking.me", {"board": "level"}))["rank"] is not None
+
+    await eventually(ranked, 30, "the listener back on the level board")
+
+    # every trade that was accepted is in storage: each listing sold, by its seller, once
+    for left, right in pairs:
+        for trader in (left, right):
+            client = trader.client or await trader.open()
+            sold = {s["id"] for s in (await client.call("market.mine", {"status": "sold"}))["listings"]}
+            mine = {listing for listing, seller_id, _ in trades.accepted if seller_id == trader.login["player_id"]}
+            assert sold == mine
+    listings = [listing for listing, _, _ in trades.accepted]
+    assert len(set(listings)) == len(listings)
+    await cluster.audit()
