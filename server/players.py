@@ -140,7 +140,14 @@ class Players:
                 if earlier is not None:
                     return self._replay(earlier, idem)
             ctx = self.context()
-            planned = await plan(ctx)
+            try:
+                planned = await plan(ctx)
+            except GameError:
+                # A twin of this keyed command (a retry on another socket) may have committed since the look-up
+                # above, so the rule saw its effect (the listing sold, the item gone): the twin's reply is the answer.
+                if idem is None or (earlier := await self.storage.get_idem(player_id, idem.key)) is None:
+                    raise
+                return self._replay(earlier, idem)
             if idem is not None:
                 planned.change.idem = IdemRecord(player_id, idem.key, idem.command, planned.reply, ctx.now)
             try:

@@ -99,11 +99,15 @@ def buy(state: PlayerState, buyer_id: str, listing: dict[str, Any], ctx: RuleCon
     """The buyer's side: pay the price, receive the goods."""
     if listing["status"] != ACTIVE:
         raise conflict(f"listing {listing['id']} is {listing['status']}")
+    if listing["expires_at"] <= ctx.now:  # expired, its goods not yet returned by the expiry job
+        raise conflict(f"listing {listing['id']} has expired")
     if listing["seller_id"] == buyer_id:
         raise GameError(ErrorCode.FORBIDDEN, "you cannot buy your own listing")
     out = Outcome.begin(state)
     _deliver(out, listing, ctx, check_room=True)
     out.adjust("VAL", -listing["price"], "market_buy", listing["id"])
+    out.notify("purchase", {"listing": listing["id"], "kind": listing["kind"], "code": listing["code"],
+                            "price": listing["price"], "seller": listing["seller"]})
     out.reply = {"val": out.state.val, "listing": listing["id"], "price": listing["price"],
                  "kind": listing["kind"], "received": listing.get("item") or listing.get("character")}
     return out
