@@ -390,7 +390,7 @@ class MongoStorage(Storage):
             if value is not None:
                 where[field] = value
         for field, op, value in (("price", "$gte", query.price_min), ("price", "$lte", query.price_max),
-                                 ("level", "$gte", query.min_level)):
+                                 ("level", "$gte", query.min_level), ("expires_at", "$gt", query.live_at)):
             if value is not None:
                 where.setdefault(field, {})[op] = value
         if query.name:

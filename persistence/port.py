@@ -100,6 +100,7 @@ class ListingQuery:
     price_max: int | None = None
     min_level: int | None = None
     name: str | None = None  # case-insensitive substring of the item code or character base
+    live_at: float | None = None  # only listings whose `expires_at` is after this moment
     sort: str = "price"  # price, newest (created_at) or level
     descending: bool = False
     after: tuple[int, float, str] | None = None  # (featured, sort value, id) of the last listing already seen

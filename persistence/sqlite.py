@@ -358,7 +358,8 @@ class SQLiteStorage(Storage):
         where, args = ["status=?"], [query.status]
         for column, op, value in (("seller_id", "=", query.seller_id), ("kind", "=", query.kind),
                                   ("rank", "=", query.rank), ("price", ">=", query.price_min),
-                                  ("price", "<=", query.price_max), ("level", ">=", query.min_level)):
+                                  ("price", "<=", query.price_max), ("level", ">=", query.min_level),
+                                  ("expires_at", ">", query.live_at)):
             if value is not None:
                 where.append(f"{column}{op}?")
                 args.append(value)

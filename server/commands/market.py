@@ -107,7 +107,7 @@ async def market_browse(call: Call) -> dict[str, Any]:
     limit = min(data.get("limit", 20), call.node.game.market_page_max)
     query = ListingQuery(kind=data.get("kind"), rank=data.get("rank"), price_min=data.get("price_min"),
                          price_max=data.get("price_max"), min_level=data.get("min_level"), name=data.get("name"),
-                         sort=sort, descending=descending, limit=limit + 1,
+                         sort=sort, descending=descending, limit=limit + 1, live_at=call.now,
                          after=_decode_cursor(data["cursor"]) if data.get("cursor") else None)
     rows = await call.node.storage.query_listings(query)
     page, more = rows[:limit], len(rows) > limit

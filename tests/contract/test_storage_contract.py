@@ -448,7 +448,8 @@ def expected(query: ListingQuery) -> list[dict[str, Any]]:
             and (query.price_min is None or row["price"] >= query.price_min)
             and (query.price_max is None or row["price"] <= query.price_max)
             and (query.min_level is None or row["level"] >= query.min_level)
-            and (not query.name or query.name.lower() in row["code"].lower())]
+            and (not query.name or query.name.lower() in row["code"].lower())
+            and (query.live_at is None or row["expires_at"] > query.live_at)]
     column, sign = query.sort_column, -1 if query.descending else 1
 
     def key(row: dict[str, Any]) -> tuple[int, float, str]:
@@ -489,6 +490,7 @@ QUERIES = [
     ListingQuery(name="n_s"),  # "_" is a literal, not a wildcard: not ironxsword
     ListingQuery(name="0%"),  # "%" too
     ListingQuery(name="nothing-like-it"),
+    ListingQuery(live_at=400.0),  # expired but not yet swept listings are not for sale
     ListingQuery(name="sword", kind="equipment", price_max=100, min_level=1, sort="level", descending=True),
 ]
 
