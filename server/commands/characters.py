@@ -10,7 +10,7 @@ from server.game.catalog import catalog_as_dict
 from server.game.energy import energy_view
 from server.game.outcome import Outcome, RuleContext
 from server.game.state import PlayerState, character_view, characters_view, inventory_view
-from server.players import Reply
+from server.players import Reply, Rule
 
 
 @handles("catalog.get")
@@ -49,47 +49,46 @@ def _with_character(rule_outcome: Outcome, char_id: str, ctx: RuleContext) -> Ou
     return rule_outcome
 
 
+async def _change_character(call: Call, char_id: str, rule: Rule) -> Reply:
+    """Apply a rule that changes one character, replying with that character as it is afterwards."""
+    return await call.node.players.apply(
+        call.player_id, lambda s, ctx: _with_character(rule(s, ctx), char_id, ctx), call.idem)
+
+
 @handles("character.heal")
 async def character_heal(call: Call) -> Reply:
     char = call.data["character"]
-    return await call.node.players.apply(
-        call.player_id, lambda s, ctx: _with_character(progression.heal(s, char, ctx), char, ctx), call.idem)
+    return await _change_character(call, char, lambda s, ctx: progression.heal(s, char, ctx))
 
 
 @handles("character.revive")
 async def character_revive(call: Call) -> Reply:
     char = call.data["character"]
-    return await call.node.players.apply(
-        call.player_id, lambda s, ctx: _with_character(progression.revive(s, char, ctx), char, ctx), call.idem)
+    return await _change_character(call, char, lambda s, ctx: progression.revive(s, char, ctx))
 
 
 @handles("character.evolve")
 async def character_evolve(call: Call) -> Reply:
     char = call.data["character"]
-    return await call.node.players.apply(
-        call.player_id, lambda s, ctx: _with_character(progression.evolve(s, char, ctx), char, ctx), call.idem)
+    return await _change_character(call, char, lambda s, ctx: progression.evolve(s, char, ctx))
 
 
 @handles("character.equip")
 async def character_equip(call: Call) -> Reply:
     char, item = call.data["character"], call.data["item"]
-    return await call.node.players.apply(
-        call.player_id, lambda s, ctx: _with_character(gear.equip(s, char, item, ctx), char, ctx), call.idem)
+    return await _change_character(call, char, lambda s, ctx: gear.equip(s, char, item, ctx))
 
 
 @handles("character.unequip")
 async def character_unequip(call: Call) -> Reply:
     char, slot = call.data["character"], call.data["slot"]
-    return await call.node.players.apply(
-        call.player_id, lambda s, ctx: _with_character(gear.unequip(s, char, slot, ctx), char, ctx), call.idem)
+    return await _change_character(call, char, lambda s, ctx: gear.unequip(s, char, slot, ctx))
 
 
 @handles("item.use")
 async def item_use(call: Call) -> Reply:
     item, char = call.data["item"], call.data["character"]
-    return await call.node.players.apply(
-        call.player_id, lambda s, ctx: _with_character(consumables.use_item(s, item, char, ctx), char, ctx),
-        call.idem)
+    return await _change_character(call, char, lambda s, ctx: consumables.use_item(s, item, char, ctx))
 
 
 @handles("evo.buy")

@@ -71,19 +71,7 @@ def mongo_snapshot(url: str) -> Snapshot:
         notes = [{"player_id": d["player_id"], "kind": d["kind"], "data": d["data"]} for d in db.notifications.find()]
     finally:
         client.close()
-    snap = Snapshot(players, ledger, listings, notes)
-    for player_id, state in players.items():
-        for item in state["items"]:
-            snap.holders.setdefault(item["id"], []).append(player_id)
-        for char in state["characters"]:
-            snap.holders.setdefault(char["id"], []).append(player_id)
-            for item in char.get("equipment", {}).values():
-                snap.holders.setdefault(item["id"], []).append(player_id)
-    for listing_id, doc in listings.items():
-        if doc["status"] == "active":
-            goods = doc.get("item") or doc.get("character")
-            snap.holders.setdefault(goods["id"], []).append(listing_id)
-    return snap
+    return Snapshot(players, ledger, listings, notes)
 
 
 @pytest.fixture

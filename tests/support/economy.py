@@ -76,6 +76,18 @@ class Snapshot:
     notifications: list[dict[str, Any]]
     holders: dict[str, list[str]] = field(default_factory=dict)  # goods id -> where it is (player id or listing)
 
+    def __post_init__(self) -> None:
+        for player_id, state in self.players.items():
+            for item in state["items"]:
+                self.holders.setdefault(item["id"], []).append(player_id)
+            for char in state["characters"]:
+                self.holders.setdefault(char["id"], []).append(player_id)
+                for item in char.get("equipment", {}).values():
+                    self.holders.setdefault(item["id"], []).append(player_id)
+        for listing_id, doc in self.listings.items():
+            if doc["status"] == "active":
+                self.holders.setdefault(goods_id(doc), []).append(listing_id)
+
     def ledger_of(self, player_id: str, reason: str | None = None, ref: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.ledger if e["player_id"] == player_id
                 and (reason is None or e["reason"] == reason) and (ref is None or e["ref"] == ref)]
@@ -106,19 +118,7 @@ def snapshot(data_dir: Path) -> Snapshot:
         db.execute("COMMIT")
     finally:
         db.close()
-    snap = Snapshot(players, ledger, listings, notes)
-    for player_id, state in players.items():
-        for item in state["items"]:
-            snap.holders.setdefault(item["id"], []).append(player_id)
-        for char in state["characters"]:
-            snap.holders.setdefault(char["id"], []).append(player_id)
-            for item in char.get("equipment", {}).values():
-                snap.holders.setdefault(item["id"], []).append(player_id)
-    for listing_id, doc in listings.items():
-        if doc["status"] == "active":
-            goods = doc.get("item") or doc.get("character")
-            snap.holders.setdefault(goods["id"], []).append(listing_id)
-    return snap
+    return Snapshot(players, ledger, listings, notes)
 
 
 def goods_id(listing: dict[str, Any]) -> str:
