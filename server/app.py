@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from server import http
 from server.node import Node
 from server.settings import Settings
 from server.socket import websocket_endpoint
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -48,6 +52,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> St
         Route("/admin/kick", http.admin_kick, methods=["POST"]),
         Route("/admin/drain", http.admin_drain, methods=["POST"]),
         Route("/admin/stats", http.admin_stats),
+        Mount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"),  # the browser client
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={http.HttpError: _http_error})
     app.state.node = node

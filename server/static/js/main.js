@@ -16,6 +16,7 @@ import { mountRankings } from "./views/rankings.js";
 import { mountTopbar } from "./views/topbar.js";
 
 const $ = (id) => document.getElementById(id);
+const FLASH = "valgame.flash"; // a message shown on the login page after a reload
 
 class App {
   constructor() {
@@ -30,8 +31,10 @@ class App {
   boot() {
     this.banners = mountBanners($("banners"), this);
     mountAuth($("auth-view"), this);
+    const flash = sessionStorage.getItem(FLASH);
+    sessionStorage.removeItem(FLASH);
     if (this.auth.restore()) this.enterGame();
-    else this.showAuth();
+    else this.showAuth(flash);
   }
 
   showAuth(message = null) {
@@ -71,21 +74,31 @@ class App {
   loggedOut(message) {
     this.conn.stop();
     this.auth.forget();
-    this.showAuth(message);
+    if (!this.started) return this.showAuth(message);
+    // Start afresh, so nothing of this player stays in the panels for the next one.
+    sessionStorage.setItem(FLASH, message);
+    location.reload();
   }
 
   wireConnection() {
     const { conn, store } = this;
+    let authFailures = 0; // in a row: a token the server keeps refusing ends the login
     conn.on("status", (status) => store.set("connection", status));
-    conn.on("ready", ({ reply, resumed }) => {
+    conn.on("ready", ({ reply }) => {
+      authFailures = 0;
       store.patch("player", reply.player);
       store.set("unread", reply.player.unread ?? 0);
       store.set("energy", { energy: reply.player.energy, max: reply.player.energy_max,
         next_at: reply.player.next_energy_at });
-      // Always re-read what may have changed while away (resumed or not: topic events are never replayed).
-      this.reloadState(!resumed);
+      // Re-read what may have changed while away, resumed or not (each panel also catches up on its own).
+      this.reloadState();
     });
     conn.on("auth-failed", async () => {
+      authFailures += 1;
+      if (authFailures > 2) {
+        this.loggedOut("The server refused this login; please log in again.");
+        return;
+      }
       try {
         await this.auth.refresh();
         conn.reconnect();
@@ -101,12 +114,10 @@ class App {
     conn.on("notification.new", (data) => store.set("unread", data.unread));
   }
 
-  async reloadState(full) {
+  async reloadState() {
     try {
       if (!this.catalog) this.setCatalog(await this.conn.call("catalog.get"));
-      const jobs = [this.refreshCharacters(), this.refreshInventory(), this.refreshEnergy()];
-      if (full) jobs.push(this.conn.call("state.get").then((d) => this.store.patch("player", d.player)));
-      await Promise.all(jobs);
+      await Promise.all([this.refreshCharacters(), this.refreshInventory(), this.refreshEnergy()]);
     } catch (err) {
       this.showError(err);
     }

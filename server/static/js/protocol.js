@@ -144,6 +144,7 @@ export class Connection {
       this.ws = null;
       old.onclose = null;
       old.close(CLOSE.NORMAL, "reconnecting");
+      this._dropUnsafe();
     }
     this.authed = false;
     this._setState(this.session ? "reconnecting" : "connecting", { attempt: this.attempt });
@@ -170,9 +171,9 @@ export class Connection {
         ws.close(4000, "token refresh unreachable"); // try again later, with backoff
         return;
       }
+      // The login cannot be renewed: the caller's Auth has already said so (and logs the player out).
       this.wanted = false;
       ws.close(CLOSE.NORMAL, "no token");
-      this._emit("auth-failed", { code: CLOSE.NOT_AUTHENTICATED });
       return;
     }
     if (ws !== this.ws) return;
@@ -224,7 +225,7 @@ export class Connection {
     this.authed = true;
     this.attempt = 0;
     this._startHeartbeat();
-    this._setState("online", { node: reply.node });
+    this._setState("online", { node: reply.node, resumed });
     this._emit("ready", { reply, resumed });
     // Commands waiting for a socket, and those sent before a drop that are safe to repeat.
     for (const entry of this.pending.values()) this._send(entry);
@@ -236,13 +237,7 @@ export class Connection {
     this.authed = false;
     this._stopHeartbeat();
     this.lastClose = { code: ev.code, reason: ev.reason };
-    // Changes sent without an idem key may or may not have been applied: tell the caller instead of guessing.
-    for (const [id, entry] of this.pending) {
-      if (entry.sent && !entry.frame.idem && !READS.has(entry.frame.type)) {
-        this.pending.delete(id);
-        this._fail(entry, { code: "disconnected", message: "check whether it happened before trying again" });
-      }
-    }
+    this._dropUnsafe();
     if (!this.wanted) return this._setState("offline");
     switch (ev.code) {
       case CLOSE.NOT_AUTHENTICATED:
@@ -265,6 +260,17 @@ export class Connection {
       }
       default:
         this._scheduleRetry(ev.code);
+    }
+  }
+
+  /** Changes sent without an idem key may or may not have been applied: tell the caller instead of guessing.
+   *  Reads and idempotent changes stay pending and are sent again after the next auth. */
+  _dropUnsafe() {
+    for (const [id, entry] of this.pending) {
+      if (entry.sent && !entry.frame.idem && !READS.has(entry.frame.type)) {
+        this.pending.delete(id);
+        this._fail(entry, { code: "disconnected", message: "check whether it happened before trying again" });
+      }
     }
   }
 

@@ -9,9 +9,15 @@ export function mountBanners(root, app) {
   const toasts = h("div", { class: "toasts", testid: "toasts", "aria-live": "assertive" });
   root.append(announcements, toasts);
 
+  const shown = new Set(); // announcement ids: a replayed or repeated one is shown once
+
   function announce(data) {
     const message = typeof data?.message === "string" ? data.message : "";
     if (!message) return;
+    if (data.id) {
+      if (shown.has(data.id)) return;
+      shown.add(data.id);
+    }
     const at = typeof data.at === "number" ? data.at : Date.now() / 1000;
     const banner = h("div", { class: "announcement", testid: "announcement-banner", role: "status" },
       h("strong", {}, "Announcement"),
@@ -31,7 +37,7 @@ export function mountBanners(root, app) {
     setTimeout(() => el.remove(), TOAST_MS[kind] ?? 4000);
   }
 
-  // `ops.announcement` may arrive as a personal event (with seq) or on a topic: both end up here.
+  // `ops.announcement` arrives on every socket (topic `ops`), or as a personal event when sent to one player.
   app.conn.on("ops.announcement", (data) => announce(data));
   return { announce, toast };
 }

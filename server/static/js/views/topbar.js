@@ -17,7 +17,7 @@ export function mountTopbar(root, app) {
   const unread = h("span", { class: "badge", testid: "unread-count" }, "0");
   const bell = h("button", { class: "bell", title: "Notifications", testid: "notifications-button",
     onclick: () => document.getElementById("panel-notifications")?.scrollIntoView({ behavior: "smooth" }) },
-  "🔔 ", unread);
+  "Alerts ", unread);
   const status = h("div", { class: "conn", testid: "connection-status", "aria-live": "polite" });
   const logout = h("button", { class: "ghost", testid: "logout", onclick: () => app.logout() }, "Log out");
 
@@ -63,6 +63,7 @@ export function mountTopbar(root, app) {
   function renderStatus() {
     const s = store.get("connection") || { state: "offline" };
     status.dataset.state = s.state;
+    if (s.state === "online") status.dataset.resumed = String(!!s.resumed); // did the last reconnect resume?
     let text;
     let action = null;
     if (s.state === "online") text = "Online";
