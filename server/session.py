@@ -1,7 +1,13 @@
-"""One authenticated socket: its bounded outbound queue, its writer task and its event ordering.
+"""One authenticated socket: its bounded outbound queue, its writer and its event ordering.
 
 Everything that reaches a client goes through `send`, which never blocks: a socket that cannot keep up is closed
 with 4008 instead of slowing anybody else down.
+
+Sending costs no task switch in the common case: when nothing is queued for the socket, `send` hands the frame to
+the ASGI server at once, and uvicorn writes it to the transport without suspending. Only when the transport pushes
+back (the peer reads slowly: uvicorn's `send` waits until the transport is writable again) does a writer task take
+over, finish that send and drain the queue that builds up meanwhile (bounded: past it, 4008). An idle socket holds
+no task and no event object.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
@@ -20,7 +27,79 @@ if TYPE_CHECKING:
     from server.metrics import Metrics
 
 
+class Flag:
+    """What the session needs of `asyncio.Event` (set, clear, is_set, wait) without its per-instance deque
+    (about 700 bytes on every socket)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self, value: bool = False) -> None:
+        self._set = value
+        self._waiters: list[asyncio.Future[bool]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class _Rest:
+    """Awaits the rest of a coroutine that was started by hand and suspended, yielding `first` (PEP 380's
+    `yield from`, without its first step), so a task can finish it."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro, self._first = coro, first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self._coro, self._first
+        while True:
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(value)
+                except StopIteration as stop:
+                    return stop.value
+
+
 class Session:
+    __slots__ = ("__weakref__", "_close_reason", "_held", "_max_bytes", "_max_frames", "_metrics", "_out",
+                 "_out_bytes", "_refusals", "_started", "_writer", "accepting", "bucket", "close_code", "id", "idle",
+                 "last_seq", "name", "opened_at", "player_id", "role", "topics", "ws")
+
     def __init__(
         self,
         ws: WebSocket,
@@ -43,10 +122,9 @@ class Session:
         self.opened_at = time.time()
         self.topics: set[str] = set()
         self.bucket = TokenBucket(rate, burst)
-        self.refusals: deque[float] = deque()
+        self._refusals: deque[float] | None = None  # times of refused commands, from the first refusal on
         self.last_seq = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
+        self.idle = Flag(True)
         self.accepting = True  # false once draining: further commands are refused
         self.close_code: int | None = None
         self._close_reason = ""
@@ -55,9 +133,9 @@ class Session:
         self._metrics = metrics
         self._out: deque[bytes] = deque()
         self._out_bytes = 0
-        self._wake = asyncio.Event()
         self._held: list[tuple[int, bytes]] | None = []  # events held back until the auth reply (and replay) is out
-        self._writer: asyncio.Task[None] | None = None
+        self._started = False  # nothing goes out before `start_writer`
+        self._writer: asyncio.Task[None] | None = None  # only while the transport pushes back, or to close
 
     @property
     def closed(self) -> bool:
@@ -69,11 +147,22 @@ class Session:
         return self._out_bytes
 
     def start_writer(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.id}")
+        """From now on frames go out (anything queued before goes first)."""
+        self._started = True
+        if self._out or self.close_code is not None:
+            self._spawn_writer()
+
+    def _spawn_writer(self, pending: _Rest | None = None) -> None:
+        if self._writer is None and self._started:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop(pending),
+                                                                  name=f"writer-{self.id}")
 
     # --- outbound ------------------------------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
         if self.close_code is not None:
+            return
+        if self._writer is None and self._started and not self._out:
+            self._send_now(frame)
             return
         self._out.append(frame)
         self._out_bytes += len(frame)
@@ -81,7 +170,21 @@ class Session:
             self._metrics.queue_overflows.inc()
             self.close(CloseCode.TOO_SLOW, "outbound queue overflow", flush=False)
             return
-        self._wake.set()
+        self._spawn_writer()
+
+    def _send_now(self, frame: bytes) -> None:
+        """Hand a frame to the ASGI server without a task switch; if its `send` suspends (the transport pushes
+        back), a writer task finishes it, and later frames queue behind it."""
+        coro = self.ws.send({"type": "websocket.send", "text": frame.decode()})
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            # The peer went away; the reader sees the disconnect and cleans up.
+            self.close_code = self.close_code or CloseCode.NORMAL
+            return
+        self._spawn_writer(_Rest(coro, yielded))
 
     def push_event(self, seq: int, frame: bytes) -> None:
         """A personal event: delivered once, in seq order, after the auth reply and any replay."""
@@ -111,35 +214,36 @@ class Session:
             self._out.clear()
             self._out_bytes = 0
         self._close_reason = reason
-        self._wake.set()
+        self._spawn_writer()  # sends the close frame (after the queue, or after the send in progress)
 
-    async def _write_loop(self) -> None:
-        ws = self.ws
+    async def _write_loop(self, pending: _Rest | None = None) -> None:
+        """Finish the send in progress, send what is queued, then the close frame when closing; then end."""
+        ws, out = self.ws, self._out
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._out:
-                    frame = self._out.popleft()
-                    self._out_bytes -= len(frame)
-                    await ws.send({"type": "websocket.send", "text": frame.decode()})
-                if self.close_code is not None:
-                    await ws.send({"type": "websocket.close", "code": self.close_code,
-                                   "reason": self._close_reason})
-                    return
+            if pending is not None:
+                await pending
+            while out:
+                frame = out.popleft()
+                self._out_bytes -= len(frame)
+                await ws.send({"type": "websocket.send", "text": frame.decode()})
+            if self.close_code is not None:
+                await ws.send({"type": "websocket.close", "code": self.close_code, "reason": self._close_reason})
         except Exception:
             # The peer went away mid-send; the reader sees the disconnect and cleans up.
             self.close_code = self.close_code or CloseCode.NORMAL
+        finally:
+            if self.close_code is None:
+                self._writer = None  # back to direct sends; a closed session keeps its finished writer
 
     async def finish(self) -> None:
-        """Wait for the writer to send what it can (used when the reader ends)."""
-        if self._writer is not None and not self._writer.done():
-            if self.close_code is None:
-                self.close_code = CloseCode.NORMAL
-                self._wake.set()
-            self._writer.cancel()
+        """Stop writing (used when the reader ends: the peer is gone)."""
+        if self.close_code is None:
+            self.close_code = CloseCode.NORMAL
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
             try:
-                await self._writer
+                await writer
             except (asyncio.CancelledError, Exception):
                 pass
 
@@ -157,10 +261,13 @@ class Session:
         if wait == 0:
             return 0.0
         now = time.monotonic()
-        self.refusals.append(now)
-        while self.refusals and self.refusals[0] < now - 10:
-            self.refusals.popleft()
-        if len(self.refusals) >= abuse_limit:
+        refusals = self._refusals
+        if refusals is None:
+            refusals = self._refusals = deque()
+        refusals.append(now)
+        while refusals and refusals[0] < now - 10:
+            refusals.popleft()
+        if len(refusals) >= abuse_limit:
             self.close(CloseCode.RATE_LIMIT_ABUSED, "rate limit abused")
         return wait
 

@@ -1,0 +1,106 @@
+"""Cross-node delivery through Redis: whispers sent on node A to players whose socket is on node B.
+
+Two nodes share one store and one Redis (the distributed bus); `--pairs` sender players hold a socket on A,
+`--pairs` receiver players a socket on B. The generator sends `chat.whisper` at a fixed rate (open loop, `--rates`
+events/s for `--duration` s); node A resolves the name and publishes the event to the receiver's seq, history and
+node channel (one Lua script, batched pipelines), node B hands it to the socket. Latency = arrival on B's socket -
+sending on A's (one monotonic clock). At most 1,000 whispers are unanswered at a time: when the servers cannot keep
+up, sending waits and the achieved rate (`delivered_per_s`) is what they sustain. Commands of one socket run one
+after the other, so `--senders` sockets (200) carry the load. References in the same run, same topology: two bare
+echo processes relaying through Redis pub/sub (one PUBLISH per whisper), and two python-socketio servers with the
+Redis manager (emit to the receiver's room). All servers and Redis are pinned to core 0, the generator to core 1.
+
+    python -m bench.bench_crossnode --rates 1000,10000 --duration 5 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bench.common import (
+    GENERATOR_CPUS,
+    WORK,
+    CpuMeter,
+    Reference,
+    median,
+    percentile,
+    record,
+    register_players,
+    start_redis,
+    start_valgame,
+    stop_node,
+)
+from bench.swarm import Swarm
+
+TARGETS = ("valgame", "echo", "socketio")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default="1000,10000")
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=20, help="Sender players and receiver players.")
+    parser.add_argument("--senders", type=int, default=200, help="Sender sockets on A (players reused).")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+
+    redis = start_redis("crossnode")
+    shared = WORK / f"crossnode-{redis.port}.db"
+    nodes = [start_valgame(f"cross{i}", bus=redis.url, storage=f"sqlite:///{shared}") for i in range(2)]
+    echo = [Reference("bench.reference_echo", redis.url) for _ in range(2)]
+    sio = [Reference("bench.reference_socketio", redis.url) for _ in range(2)]
+    servers = {"valgame": [(n.port, n.proc.pid) for n in nodes], "echo": [(r.port, r.proc.pid) for r in echo],
+               "socketio": [(r.port, r.proc.pid) for r in sio]}
+    swarms: dict[str, Swarm] = {}
+    try:
+        players = asyncio.run(register_players(nodes[0].http, 2 * args.pairs))
+        senders, receivers = players[:args.pairs], players[args.pairs:]
+        keys = [f"r{i}" for i in range(args.pairs)]
+        targets = {"valgame": [p["name"] for p in receivers], "echo": keys, "socketio": keys}
+        for target in TARGETS:
+            (port_a, _), (port_b, _) = servers[target]
+            swarm = swarms[target] = Swarm(1, GENERATOR_CPUS)
+            tokens_send = [p["access_token"] for p in senders] if target == "valgame" else None
+            tokens_recv = [p["access_token"] for p in receivers] if target == "valgame" else None
+            a = swarm.call("open", kind=target, host="127.0.0.1", port=port_a, count=args.senders,
+                           tokens=tokens_send, group="send")[0]
+            b = swarm.call("open", kind=target, host="127.0.0.1", port=port_b, count=args.pairs, tokens=tokens_recv,
+                           keys=None if target == "valgame" else keys, group="recv")[0]
+            if a["opened"] != args.senders or b["opened"] != args.pairs:
+                raise SystemExit(f"{target}: {a} {b}")
+        summary = {}
+        for rate in rates:
+            runs: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
+            for _ in range(args.runs):
+                for target, swarm in swarms.items():
+                    meter = CpuMeter([pid for _, pid in servers[target]])
+                    out = swarm.call("whisper", kind=target, targets=targets[target], rate=rate,
+                                     duration=args.duration)[0]
+                    if "error" in out:
+                        raise SystemExit(f"{target}: {out}")
+                    lat = [x / 1000 for x in out["lat_us"]]
+                    figures = {"sent_per_s": out["sent"] / out["send_window"],
+                               "delivered_per_s": out["delivered_per_s"], "received": out["received"],
+                               "lost": out["sent"] - out["received"], "p50_ms": percentile(lat, 50),
+                               "p99_ms": percentile(lat, 99), "max_ms": max(lat) if lat else float("nan"),
+                               "servers_cores": meter.seconds() / out["wall"], "capped_s": out["capped_seconds"],
+                               "generator_cores": out["cpu"] / out["wall"]}
+                    runs[target].append(figures)
+                    print(f"rate={rate:g} {target}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()),
+                          flush=True)
+            summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in TARGETS}
+        record("crossnode", {"duration": args.duration, "runs": args.runs, "pairs": args.pairs, "results": summary})
+    finally:
+        for swarm in swarms.values():
+            swarm.close()
+        for node in nodes:
+            stop_node(node)
+        for ref in echo + sio:
+            ref.stop()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""A market event fanned out to N subscribers: time to the last delivery and deliveries per second.
+
+N sockets subscribe to the market topic (`sub.add market`); one more socket publishes: on the node a `market.list`
+of a potion (every subscriber receives `market.listed`; the potion is then taken back with `market.cancel`, whose
+`market.cancelled` also fans out, between rounds), on the references a `pub` command whose handler sends one
+event to every subscriber. Latency of a delivery = arrival at the subscriber - the moment the publisher sent its
+command (one monotonic clock for all processes). Per event: time to the last delivery; per delivery: p50/p99;
+deliveries/s = N / time to the last delivery. Median over `--rounds` events per target, targets interleaved.
+
+    python -m bench.bench_fanout --subscribers 1000,5000,10000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bench.common import (
+    GENERATOR_CPUS,
+    CpuMeter,
+    Reference,
+    median,
+    percentile,
+    ratio,
+    record,
+    register_players,
+    start_redis,
+    start_valgame,
+    stop_node,
+)
+from bench.swarm import Swarm, split
+
+TARGETS = ("valgame", "echo", "socketio")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", default="1000,5000,10000")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-process", type=int, default=5000)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.subscribers.split(",")]
+
+    redis = start_redis("fanout")
+    node = start_valgame("fanout")
+    refs = {"echo": Reference("bench.reference_echo"), "socketio": Reference("bench.reference_socketio", redis.url)}
+    ports = {"valgame": node.port, **{k: r.port for k, r in refs.items()}}
+    pids = {"valgame": node.proc.pid, **{k: r.proc.pid for k, r in refs.items()}}
+    try:
+        players = asyncio.run(register_players(node.http, -(-max(sizes) // 200) + 1))
+        publisher, tokens = players[0]["access_token"], [p["access_token"] for p in players[1:]]
+        summary = {}
+        for size in sizes:
+            workers = -(-size // args.per_process)
+            gap = 0.5 + size / 5000
+            swarms = {t: Swarm(workers + 1, GENERATOR_CPUS) for t in TARGETS}  # the last worker publishes
+            try:
+                for target, swarm in swarms.items():
+                    common = {"kind": target, "host": "127.0.0.1", "port": ports[target]}
+                    for i, n in enumerate(split(size, workers)):
+                        swarm.send(i, "open", count=n, tokens=tokens, subscribe=True, **common)
+                    swarm.send(workers, "open", count=1, tokens=[publisher], group="pub", **common)
+                    opened = [swarm.receive(i) for i in range(workers + 1)]
+                    if sum(o["opened"] for o in opened) != size + 1:
+                        raise SystemExit(f"{target}: {opened}")
+                rounds: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
+                for _ in range(args.rounds):
+                    for target, swarm in swarms.items():
+                        meter = CpuMeter([pids[target]])
+                        gen = CpuMeter(swarm.pids())
+                        swarm.send(workers, "publish", kind=target, rounds=1, gap=gap)
+                        published = swarm.receive(workers)
+                        if "error" in published:
+                            raise SystemExit(f"{target}: {published}")
+                        server_cpu, gen_cpu = meter.seconds(), gen.seconds()
+                        key, t0 = published["sent"][0]
+                        arrivals = [t for a in swarm.call("arrivals")[:workers] for t in a["arrivals"].get(key, [])]
+                        lat = [(t - t0) * 1000 for t in arrivals]
+                        last = max(lat) if lat else float("nan")
+                        figures = {"delivered": len(lat), "last_ms": last, "p50_ms": percentile(lat, 50),
+                                   "p99_ms": percentile(lat, 99), "deliveries_per_s": len(lat) / last * 1000,
+                                   "server_cpu_ms": server_cpu * 1000, "generator_cpu_ms": gen_cpu * 1000}
+                        rounds[target].append(figures)
+                        print(f"subscribers={size} {target}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()),
+                              flush=True)
+                med = {t: {k: median(r[k] for r in rounds[t]) for k in rounds[t][0]} for t in TARGETS}
+                med["ratio_vs_echo"] = ratio(med["valgame"]["deliveries_per_s"], med["echo"]["deliveries_per_s"])
+                med["ratio_vs_socketio"] = ratio(med["valgame"]["deliveries_per_s"],
+                                                 med["socketio"]["deliveries_per_s"])
+                summary[str(size)] = med
+            finally:
+                for swarm in swarms.values():
+                    swarm.close()
+        record("fanout", {"rounds": args.rounds, "results": summary})
+    finally:
+        stop_node(node)
+        for ref in refs.values():
+            ref.stop()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()

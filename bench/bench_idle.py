@@ -1,0 +1,116 @@
+"""Idle authenticated sockets held by one node: how many, the memory per socket and the CPU to hold them.
+
+For each target (the node, the bare echo, python-socketio), in a fresh server process pinned to core 0:
+open `--warm` sockets, read the server's RSS, open the rest up to `--sockets` (spread over worker processes of
+5,000 sockets each: the open-files limit is 20,000 per process), read the RSS again, then hold them idle for
+`--windows` windows of `--window` seconds and read the server's CPU in each. Memory per socket is the marginal
+cost (RSS delta / sockets opened after the warm-up batch); CPU is the median of the windows (the node and uvicorn
+ping every socket every 20 s, so a window of 20 s covers one ping round).
+
+The node's sockets are authenticated (`auth` with a JWT): players are few and each holds up to 250 sockets
+(`max_sessions_per_player=250` on the benchmark node; registering 19,500 players would cost 19,500 argon2 hashes).
+
+    python -m bench.bench_idle --sockets 19500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import time
+
+from bench.common import (
+    BENCH_NODE,
+    GENERATOR_CPUS,
+    CpuMeter,
+    Reference,
+    median,
+    ratio,
+    record,
+    register_players,
+    rss_bytes,
+    start_redis,
+    start_valgame,
+    stop_node,
+)
+from bench.swarm import Swarm, split
+
+TARGETS = ("valgame", "echo", "socketio")
+
+
+def measure(target: str, args: argparse.Namespace, redis_url: str) -> dict[str, float]:
+    node = ref = None
+    tokens: list[str] = []
+    if target == "valgame":
+        node = start_valgame("idle")
+        port, pid = node.port, node.proc.pid
+        players = -(-args.sockets // (BENCH_NODE["max_sessions_per_player"] - 50))  # spread: i % players
+        tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, players))]
+    else:
+        ref = Reference(f"bench.reference_{target}", redis_url if target == "socketio" else None)
+        port, pid = ref.port, ref.proc.pid
+    workers = -(-args.sockets // args.per_process)
+    swarm = Swarm(workers, GENERATOR_CPUS)
+    try:
+        common = {"kind": target, "host": "127.0.0.1", "port": port, "tokens": tokens}
+        swarm.send(0, "open", count=args.warm, **common)
+        warm = swarm.receive(0)
+        time.sleep(2)
+        rss0 = rss_bytes(pid)
+        rest = args.sockets - warm["opened"]
+        started = time.perf_counter()
+        opened = swarm.call("open", [{"count": n} for n in split(rest, workers)], **common, timeout=300)
+        open_seconds = time.perf_counter() - started
+        total = warm["opened"] + sum(o["opened"] for o in opened)
+        errors = [e for o in opened for e in o.get("errors", [])][:3]
+        time.sleep(3)
+        rss1 = rss_bytes(pid)
+        cores, swarm_cores = [], []
+        for _ in range(args.windows):
+            meter = CpuMeter([pid])
+            gen = CpuMeter(swarm.pids())
+            held = swarm.call("hold", seconds=args.window)
+            cores.append(meter.cores())
+            swarm_cores.append(gen.cores())
+        still_open = sum(h["open"] for h in held)
+        figures = {"sockets": total, "still_open": still_open, "failed": args.sockets - total,
+                   "open_seconds": open_seconds, "rss_mib": rss1 / 2**20,
+                   "kib_per_socket": (rss1 - rss0) / max(1, total - warm["opened"]) / 1024,
+                   "hold_cores": median(cores), "generator_cores": median(swarm_cores)}
+        print(f"{target}: {figures} {errors}", flush=True)
+        return figures
+    finally:
+        swarm.close()
+        if node is not None:
+            stop_node(node)
+        if ref is not None:
+            ref.stop()
+        gc.collect()
+        time.sleep(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sockets", type=int, default=19_500)
+    parser.add_argument("--warm", type=int, default=500)
+    parser.add_argument("--per-process", type=int, default=5000)
+    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    args = parser.parse_args()
+    redis = start_redis("idle")
+    try:
+        results = {t: measure(t, args, redis.url) for t in args.targets.split(",")}
+    finally:
+        redis.stop()
+    if "valgame" in results and "echo" in results:
+        results["kib_ratio_vs_echo"] = ratio(results["valgame"]["kib_per_socket"], results["echo"]["kib_per_socket"])
+    if "valgame" in results and "socketio" in results:
+        results["kib_ratio_vs_socketio"] = ratio(results["valgame"]["kib_per_socket"],
+                                                 results["socketio"]["kib_per_socket"])
+    record("idle", {"window": args.window, "windows": args.windows, "results": results})
+
+
+if __name__ == "__main__":
+    main()

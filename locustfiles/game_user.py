@@ -1,0 +1,379 @@
+"""A Locust player that speaks Valgame's protocol v1 over a real WebSocket.
+
+Each user registers and logs in over HTTP (recorded as HTTP requests by Locust), opens `/ws`, sends `auth`, then
+runs a weighted mix of commands. Every command is recorded as a Locust request of type "WS" named by the command
+type, with the round-trip time from sending the frame to reading its reply.
+
+Outcomes:
+- an `ok` reply is a success under the command's name;
+- an *expected* refusal (the game said no for a reason a real player meets: `insufficient_energy`, `conflict` when
+  another buyer won, `rate_limited` on chat, ...) is a success recorded under `"<type> [<code>]"`, so it is visible
+  and kept apart from the command's own latency row;
+- any other error reply, a missing reply (timeout) or a closed socket is a failure under the command's name.
+
+Events the server pushes are counted per type (`EVENT_COUNTS`) and printed when the run ends; with `--csv PREFIX`
+they are also written to `PREFIX_events.csv`.
+
+Runs under Locust's gevent: the socket is `websocket-client` (pure Python sockets, which gevent patches), with one
+reader greenlet per user that matches replies to commands by id and answers the server's pings.
+
+    locust -f locustfiles/game_user.py --headless -u 100 -r 10 -t 5m --host http://127.0.0.1:8000
+
+`--host` is the node's (or the load balancer's) HTTP base URL; the socket URL is derived from it (`http` -> `ws`,
+`https` -> `wss`, path `/ws`). The scenarios of the seed (normal, peak, stress) are the shapes in
+locustfiles/normal.py, peak.py and stress.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import gevent
+import orjson
+import websocket  # websocket-client
+from gevent.event import AsyncResult
+from locust import HttpUser, between, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+DUNGEON = "cueva-goblins"
+REPLY_TIMEOUT = float(os.environ.get("VALGAME_REPLY_TIMEOUT", "10"))
+PASSWORD = "load-test-password"
+
+# Refusals a well-behaved player meets in normal play; they are not failures of the server.
+EXPECTED: dict[str, frozenset[str]] = {
+    "combat.start": frozenset({"in_combat", "insufficient_energy", "character_wounded"}),
+    "character.heal": frozenset({"insufficient_funds", "insufficient_energy", "conflict", "in_combat",
+                                 "character_wounded"}),
+    "character.revive": frozenset({"insufficient_funds", "conflict", "in_combat"}),
+    "market.list": frozenset({"insufficient_funds", "not_found", "in_combat", "conflict"}),
+    "market.buy": frozenset({"conflict", "not_found", "insufficient_funds", "inventory_full", "forbidden"}),
+    "chat.send": frozenset({"rate_limited"}),
+}
+
+EVENT_COUNTS: Counter[str] = Counter()
+
+
+def socket_url(host: str) -> str:
+    """`http://h:p/base` -> `ws://h:p/base/ws` (and https -> wss)."""
+    parts = urlsplit(host)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme, "ws")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/ws"):
+        path += "/ws"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class CommandError(Exception):
+    """An error reply the player did not expect (recorded as a failure)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class GameSocket:
+    """One protocol connection: `call` sends a command and waits for its reply; events go to `on_event`."""
+
+    def __init__(self, url: str, on_event: Any) -> None:
+        self.ws = websocket.create_connection(url, timeout=REPLY_TIMEOUT, enable_multithread=True,
+                                              skip_utf8_validation=True)
+        self.ws.settimeout(None)  # the reader blocks (a greenlet); `call` has its own timeout
+        self._ids = itertools.count(1)
+        self._pending: dict[int, AsyncResult] = {}
+        self._on_event = on_event
+        self.closed: str | None = None
+        self._reader = gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        try:
+            while True:
+                raw = self.ws.recv()  # answers pings; raises once the socket closes
+                if not raw:
+                    continue
+                message = orjson.loads(raw)
+                if "ok" in message:
+                    waiter = self._pending.pop(message.get("id"), None)
+                    if waiter is not None:
+                        waiter.set(message)
+                else:
+                    self._on_event(message)
+        except Exception as exc:
+            self.closed = f"socket closed ({type(exc).__name__}: {exc})"
+        finally:
+            for waiter in self._pending.values():
+                waiter.set(None)
+            self._pending.clear()
+
+    def call(self, type_: str, data: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, float, int]:
+        """Send a command; return (reply or None when the socket closed, milliseconds, reply length)."""
+        if self.closed:
+            return None, 0.0, 0
+        frame_id = next(self._ids)
+        waiter = AsyncResult()
+        self._pending[frame_id] = waiter
+        raw = orjson.dumps({"id": frame_id, "type": type_, "data": data or {}})
+        started = time.perf_counter()
+        self.ws.send(raw.decode())
+        try:
+            reply = waiter.get(timeout=REPLY_TIMEOUT)
+        except gevent.Timeout:
+            self._pending.pop(frame_id, None)
+            raise TimeoutError(f"no reply to {type_} in {REPLY_TIMEOUT:g} s") from None
+        elapsed = (time.perf_counter() - started) * 1000
+        return reply, elapsed, len(orjson.dumps(reply)) if reply else 0
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        self._reader.kill(block=False)
+
+
+class ValgamePlayer(HttpUser):
+    """A player: register, log in, open the socket, then play a weighted mix of commands."""
+
+    wait_time = between(float(os.environ.get("VALGAME_WAIT_MIN", "1")), float(os.environ.get("VALGAME_WAIT_MAX", "2")))
+
+    def on_start(self) -> None:
+        self.sock: GameSocket | None = None
+        self.name = "lt_" + uuid.uuid4().hex[:16]
+        self.player_id = ""
+        self.character = ""
+        self.items: list[dict[str, Any]] = []
+        self.val = 0
+        self.energy = 0
+        self.in_combat = False
+        self.hurt = False
+        self.wounded = False
+        self._login()
+        self._connect()
+
+    def on_stop(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # --- set-up ---------------------------------------------------------------------------------------------
+    def _login(self) -> None:
+        body = {"username": self.name, "email": f"{self.name}@load.test", "password": PASSWORD}
+        with self.client.post("/auth/register", json=body, name="/auth/register", catch_response=True) as r:
+            if r.status_code != 201:
+                r.failure(f"register: {r.status_code} {r.text[:200]}")
+                raise StopUser  # not a usable player: Locust stops this user
+        with self.client.post("/auth/login", json={"username": self.name, "password": PASSWORD},
+                              name="/auth/login", catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"login: {r.status_code} {r.text[:200]}")
+                raise StopUser
+            self.token = r.json()["access_token"]
+            self.player_id = r.json()["player_id"]
+
+    def _connect(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.sock = GameSocket(socket_url(self.host or ""), self._on_event)
+        except Exception as exc:
+            self._record("connect", (time.perf_counter() - started) * 1000, 0, exc)
+            raise StopUser from None
+        self._record("connect", (time.perf_counter() - started) * 1000, 0, None)
+        auth = self.command("auth", {"token": self.token})
+        if auth is None:
+            raise StopUser
+        player = auth["player"]
+        self.val, self.energy = player["val"], player["energy"]
+        chars = self.command("character.list")
+        if chars and chars["characters"]:
+            self.character = chars["characters"][0]["id"]
+        inventory = self.command("inventory.get")
+        if inventory:
+            self.items = list(inventory["items"])
+        self.command("sub.add", {"topic": "chat:global"})
+
+    # --- protocol helpers -----------------------------------------------------------------------------------
+    def _record(self, name: str, ms: float, length: int, exc: BaseException | None) -> None:
+        self.environment.events.request.fire(request_type="WS", name=name, response_time=ms,
+                                             response_length=length, exception=exc, context={})
+
+    def command(self, type_: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Run one command and record it; the reply data on success, else None."""
+        if self.sock is None:
+            return None
+        try:
+            reply, ms, length = self.sock.call(type_, data)
+        except Exception as exc:
+            self._record(type_, REPLY_TIMEOUT * 1000, 0, exc)
+            return None
+        if reply is None:
+            self._record(type_, ms, 0, ConnectionError(self.sock.closed or "socket closed"))
+            self._reconnect()
+            return None
+        if reply["ok"]:
+            self._record(type_, ms, length, None)
+            return reply.get("data") or {}
+        error = reply.get("error") or {}
+        code = str(error.get("code"))
+        if code in EXPECTED.get(type_, ()):
+            self._record(f"{type_} [{code}]", ms, length, None)
+            self._refused(type_, code)
+        else:
+            self._record(type_, ms, length, CommandError(code, str(error.get("message"))))
+        return None
+
+    def _reconnect(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self._connect()
+
+    def _refused(self, type_: str, code: str) -> None:
+        if code == "in_combat":
+            self.in_combat = True
+        elif code == "character_wounded":
+            self.wounded = True
+        elif code == "insufficient_energy":
+            self.energy = 0
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type", "?")
+        EVENT_COUNTS[kind] += 1
+        data = event.get("data") or {}
+        if kind == "energy.updated":
+            self.energy = data.get("energy", self.energy)
+        elif kind == "wallet.updated":
+            self.val = data.get("val", self.val)
+        elif kind == "combat.started":
+            self.in_combat = True
+        elif kind == "combat.round":
+            hp = (data.get("team_hp") or {}).get(self.character)
+            if hp is not None:
+                self.hurt = hp < 20
+        elif kind == "combat.ended":
+            self.in_combat = False
+            self.items.extend(d for d in data.get("drops") or () if isinstance(d, dict))
+            if data.get("outcome") != "win":
+                self.wounded = True
+
+    # --- the mix ----------------------------------------------------------------------------------------------
+    @task(10)
+    def energy_get(self) -> None:
+        data = self.command("energy.get")
+        if data:
+            self.energy = data["energy"]
+
+    @task(6)
+    def state_get(self) -> None:
+        data = self.command("state.get")
+        if data:
+            self.val, self.energy = data["player"]["val"], data["player"]["energy"]
+
+    @task(4)
+    def combat(self) -> None:
+        """Auto-mode combat in the first dungeon with the starting character; heal or revive it when needed."""
+        if not self.character or self.in_combat:
+            self.command("combat.state")
+            return
+        if self.wounded:
+            if self.command("character.revive", {"character": self.character}) is not None:
+                self.wounded = self.hurt = False
+            return
+        if self.hurt:
+            if self.command("character.heal", {"character": self.character}) is not None:
+                self.hurt = False
+            return
+        if self.energy < 5:
+            self.command("energy.get")
+            return
+        if self.command("combat.start", {"dungeon": DUNGEON, "team": [self.character], "mode": "auto"}):
+            self.in_combat = True
+            self.energy -= 5
+
+    @task(4)
+    def market_browse(self) -> None:
+        self.command("market.browse", {"sort": "newest", "limit": 20})
+
+    @task(2)
+    def market_list(self) -> None:
+        if not self.items:
+            data = self.command("inventory.get")
+            self.items = list(data["items"]) if data else []
+            return
+        item = self.items.pop(random.randrange(len(self.items)))
+        price = 10 if item.get("kind") == "equipment" else 5
+        self.command("market.list", {"item": item["id"], "price": price})
+
+    @task(2)
+    def market_buy(self) -> None:
+        page = self.command("market.browse", {"kind": "consumable", "sort": "newest", "limit": 20})
+        if not page:
+            return
+        offers = [x for x in page["listings"] if x.get("seller_id") != self.player_id and x["price"] <= self.val]
+        if not offers:
+            return
+        data = self.command("market.buy", {"listing": random.choice(offers)["id"]})
+        if data:
+            self.val = data.get("val", self.val)
+            received = data.get("received")
+            if isinstance(received, dict):
+                self.items.append(received)
+
+    @task(1)
+    def chat(self) -> None:
+        self.command("chat.send", {"text": f"{self.name} looking for a party"})
+
+
+# --- reporting and thresholds -------------------------------------------------------------------------------------
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument("--valgame-p95-ms", type=float, default=0.0, env_var="VALGAME_P95_MS",
+                        help="Fail the run (exit code 1) when the p95 of all requests exceeds this (0: off).")
+    parser.add_argument("--valgame-max-fail-ratio", type=float, default=-1.0, env_var="VALGAME_MAX_FAIL_RATIO",
+                        help="Fail the run when the failure ratio exceeds this, e.g. 0.001 (negative: off).")
+
+
+def check_thresholds(environment: Environment, p95_ms: float, max_fail_ratio: float) -> list[str]:
+    """Compare the whole run with the limits; on a breach set the exit code to 1. Returns the breaches."""
+    total = environment.stats.total
+    breaches = []
+    p95 = total.get_response_time_percentile(0.95) or 0
+    if p95_ms > 0 and p95 > p95_ms:
+        breaches.append(f"p95 {p95:.0f} ms > {p95_ms:g} ms")
+    if max_fail_ratio >= 0 and total.fail_ratio > max_fail_ratio:
+        breaches.append(f"failure ratio {total.fail_ratio:.4%} > {max_fail_ratio:.4%}")
+    if total.num_requests == 0:
+        breaches.append("no requests were made")
+    if breaches:
+        environment.process_exit_code = 1
+    return breaches
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    p95 = getattr(options, "valgame_p95_ms", 0.0) or 0.0
+    ratio = getattr(options, "valgame_max_fail_ratio", -1.0)
+    ratio = -1.0 if ratio is None else ratio
+    if p95 > 0 or ratio >= 0:
+        breaches = check_thresholds(environment, p95, ratio)
+        print("valgame thresholds:", "; ".join(breaches) if breaches else "met")
+
+
+@events.test_stop.add_listener
+def _report_events(environment: Environment, **_: Any) -> None:
+    if EVENT_COUNTS:
+        print("valgame events received:", ", ".join(f"{k} {v}" for k, v in sorted(EVENT_COUNTS.items())))
+    prefix = getattr(environment.parsed_options, "csv_prefix", None) if environment.parsed_options else None
+    if prefix:
+        with open(f"{prefix}_events.csv", "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["event", "count"])
+            writer.writerows(sorted(EVENT_COUNTS.items()))
