@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from server import http
 from server.node import Node
 from server.settings import Settings
-from server.socket import websocket_endpoint
+from server.socket import SocketEndpoint
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> St
             await node.stop()
 
     routes = [
-        WebSocketRoute("/ws", websocket_endpoint),
+        WebSocketRoute("/ws", SocketEndpoint(node)),
         Route("/auth/register", http.register, methods=["POST"]),
         Route("/auth/login", http.login, methods=["POST"]),
         Route("/auth/refresh", http.refresh, methods=["POST"]),

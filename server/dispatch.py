@@ -25,7 +25,7 @@ async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
         frame = decode(raw)
     except FrameError as exc:
         # Only the protocol's own types become label values: a client-chosen type would grow the metrics unbounded.
-        metrics.commands.labels(exc.type if exc.type in COMMANDS else "invalid", str(exc.code)).inc()
+        metrics.commands.record(exc.type if exc.type in COMMANDS else "invalid", str(exc.code))
         session.send(exc.reply())
         return
 
@@ -47,5 +47,4 @@ async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
         outcome = "internal"
         log.exception("command failed", extra={"type": frame.type, "player": session.player_id})
         session.send(encode_error(frame.id, frame.type, ErrorCode.INTERNAL, "internal error"))
-    metrics.commands.labels(frame.type, outcome).inc()
-    metrics.latency.labels(frame.type).observe(time.perf_counter() - started)
+    metrics.commands.record(frame.type, outcome, time.perf_counter() - started)

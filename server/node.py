@@ -22,6 +22,7 @@ from server.metrics import Metrics
 from server.players import Players
 from server.ratelimit import WindowCounter
 from server.settings import Settings
+from server.statecache import StateCache
 from server.ticker import EnergyTicker
 
 log = logging.getLogger("valgame.node")
@@ -38,7 +39,8 @@ class Node:
                                  on_gap=self.metrics.bus_gaps.inc, presence_seconds=settings.presence_seconds)
         self.hub = Hub(self.metrics)
         self.hub.on_control = self._on_control
-        self.players = Players(self.storage, self.bus, self.game)
+        self.players = Players(self.storage, self.bus, self.game,
+                               StateCache(settings.state_cache_size, settings.state_cache_seconds))
         self.tokens: Tokens | None = None
         self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds)
         self.login_by_address = WindowCounter(settings.login_attempts * 5, settings.login_window_seconds)
@@ -152,12 +154,18 @@ class Node:
             self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")
         elif kind == "drain":
             self.spawn(self.drain(), "drain")
+        elif kind == "players_changed":
+            cache = self.players.cache
+            for player_id, version in message["versions"].items():
+                cache.changed(player_id, version)
 
     async def _bus_recovered(self, lost: bool) -> None:
         """The bus is back after a gap. Each socket gets the events published for it meanwhile from the replay
         history; a socket whose history is gone (the bus lost its data, or the gap outgrew the history) is closed
         with 1012, so its client reconnects and, its resume refused, re-reads its state. Leaderboards kept on a bus
-        that lost its data are rebuilt from storage (by one node)."""
+        that lost its data are rebuilt from storage (by one node). Cached states may have missed announcements of
+        changes meanwhile: they are dropped."""
+        self.players.cache.clear()
         if lost and await self.bus.claim_once("rebuild-rankings", 60):
             self.spawn(jobs.rebuild_rankings(self), "rebuild-rankings")
         for session in list(self.hub.sessions.values()):
@@ -178,8 +186,7 @@ class Node:
     def figures(self) -> dict[str, Any]:
         """What this node reports with its heartbeat: command rate since the last report, bus lag."""
         now = time.monotonic()
-        total = sum(sample.value for metric in self.metrics.commands.collect() for sample in metric.samples
-                    if sample.name.endswith("_total"))
+        total = self.metrics.commands.total()
         last_total, last_at = self._last_figures
         self._last_figures = (total, now)
         rate = (total - last_total) / (now - last_at) if now > last_at else 0.0

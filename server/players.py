@@ -34,6 +34,7 @@ from server.game.outcome import Outcome, RuleContext
 from server.game.progression import new_player, next_sweep_at
 from server.game.rankings import ranking_scores
 from server.game.state import PlayerState
+from server.statecache import StateCache
 
 Rule = Callable[[PlayerState, RuleContext], Outcome]
 MAX_ATTEMPTS = 8
@@ -82,10 +83,11 @@ Planner = Callable[[RuleContext], Awaitable[Plan]]
 
 
 class Players:
-    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings) -> None:
+    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings, cache: StateCache) -> None:
         self.storage = storage
         self.bus = bus
         self.settings = settings
+        self.cache = cache
         self.on_energy: Callable[[str, float | None], None] | None = None  # told of every energy change
 
     def context(self, now: float | None = None, seed: int | None = None) -> RuleContext:
@@ -94,10 +96,21 @@ class Players:
                            make_id=make_id)
 
     async def load(self, player_id: str) -> tuple[PlayerDoc, PlayerState]:
-        doc = await self.storage.load_player(player_id)
-        if doc is None:
-            raise GameError(ErrorCode.NOT_FOUND, "no such player")
-        return doc, PlayerState.from_dict(doc.state)
+        """The player's stored document and decoded state (shared with the cache: read it, never mutate it)."""
+        cache = self.cache
+        hit = cache.get(player_id)
+        if hit is not None:
+            return hit
+        loaded = None
+        cache.reading(player_id)
+        try:
+            doc = await self.storage.load_player(player_id)
+            if doc is None:
+                raise GameError(ErrorCode.NOT_FOUND, "no such player")
+            loaded = doc, PlayerState.from_dict(doc.state)
+            return loaded
+        finally:
+            cache.read(player_id, loaded)
 
     def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float,
                  before: PlayerState | None = None) -> Applied:
@@ -120,7 +133,7 @@ class Players:
         change = Change(account=account)
         applied = self.write_of(PlayerDoc(account.id, account.name, 0, {}), new_player(ctx), change, ctx.now)
         await self.storage.commit(change)
-        await self.after_commit([applied], ctx.now)
+        await self.committed(change, [applied], ctx.now)
 
     async def apply(self, player_id: str, rule: Rule, idem: Idem | None = None) -> Reply:
         """Apply a rule to one player's state."""
@@ -153,12 +166,14 @@ class Players:
             try:
                 await self.storage.commit(planned.change)
             except Conflict:
+                for write in planned.change.players:
+                    self.cache.drop(write.id)  # it may have planned from a stale entry
                 continue
             except Duplicate:
                 if idem is None:
                     raise
                 continue  # a twin of this command committed first: the next pass replays its reply
-            await self.after_commit(planned.applied, ctx.now)
+            await self.committed(planned.change, planned.applied, ctx.now)
             for topic, event_type, data in planned.broadcasts:
                 await self.bus.broadcast(topic, event_type, data)
             return Reply(planned.reply)
@@ -169,6 +184,23 @@ class Players:
         if record.type != idem.command:
             raise GameError(ErrorCode.CONFLICT, f"idem key was used for {record.type}", field="idem")
         return Reply(record.reply, replayed=True)
+
+    async def committed(self, change: Change, applied: list[Applied], now: float) -> None:
+        """A change is durable: cache the states it wrote, tell every node their versions, then push the events
+        (in that order, so a client reacting to an event reads the new state on any node)."""
+        states = {item.player_id: item.outcome.state for item in applied}
+        versions: dict[str, int] = {}
+        for write in change.players:
+            version = (write.expected_version or 0) + 1
+            versions[write.id] = version
+            state = states.get(write.id)
+            if state is None:
+                self.cache.drop(write.id)
+            else:
+                self.cache.put(PlayerDoc(write.id, write.name, version, write.state), state)
+        if versions:
+            await self.bus.control({"kind": "players_changed", "versions": versions})
+        await self.after_commit(applied, now)
 
     async def after_commit(self, applied: list[Applied], now: float) -> None:
         """Push the events and keep the rankings current, once the change is durable."""

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from starlette.websockets import WebSocket
+from starlette.types import Send
 
 from protocol import CloseCode
 from server.ratelimit import TokenBucket
@@ -98,11 +98,11 @@ class _Rest:
 class Session:
     __slots__ = ("__weakref__", "_close_reason", "_held", "_max_bytes", "_max_frames", "_metrics", "_out",
                  "_out_bytes", "_refusals", "_started", "_writer", "accepting", "bucket", "close_code", "id", "idle",
-                 "last_seq", "name", "opened_at", "player_id", "role", "topics", "ws")
+                 "last_seq", "name", "opened_at", "player_id", "role", "send_asgi", "topics")
 
     def __init__(
         self,
-        ws: WebSocket,
+        send_asgi: Send,
         *,
         session_id: str,
         player_id: str,
@@ -114,7 +114,7 @@ class Session:
         burst: int,
         metrics: Metrics,
     ) -> None:
-        self.ws = ws
+        self.send_asgi = send_asgi  # the ASGI server's `send` for this socket
         self.id = session_id
         self.player_id = player_id
         self.name = name
@@ -175,7 +175,7 @@ class Session:
     def _send_now(self, frame: bytes) -> None:
         """Hand a frame to the ASGI server without a task switch; if its `send` suspends (the transport pushes
         back), a writer task finishes it, and later frames queue behind it."""
-        coro = self.ws.send({"type": "websocket.send", "text": frame.decode()})
+        coro = self.send_asgi({"type": "websocket.send", "text": frame.decode()})
         try:
             yielded = coro.send(None)
         except StopIteration:
@@ -218,16 +218,16 @@ class Session:
 
     async def _write_loop(self, pending: _Rest | None = None) -> None:
         """Finish the send in progress, send what is queued, then the close frame when closing; then end."""
-        ws, out = self.ws, self._out
+        send, out = self.send_asgi, self._out
         try:
             if pending is not None:
                 await pending
             while out:
                 frame = out.popleft()
                 self._out_bytes -= len(frame)
-                await ws.send({"type": "websocket.send", "text": frame.decode()})
+                await send({"type": "websocket.send", "text": frame.decode()})
             if self.close_code is not None:
-                await ws.send({"type": "websocket.close", "code": self.close_code, "reason": self._close_reason})
+                await send({"type": "websocket.close", "code": self.close_code, "reason": self._close_reason})
         except Exception:
             # The peer went away mid-send; the reader sees the disconnect and cleans up.
             self.close_code = self.close_code or CloseCode.NORMAL

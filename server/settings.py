@@ -75,6 +75,10 @@ class Settings:
         500, "Events kept per player for replay after a reconnect.")
     history_seconds: int = setting(
         900, "Age beyond which events are no longer replayed.")
+    state_cache_size: int = setting(
+        10000, "Decoded player states kept in memory for reads (0 turns the cache off).")
+    state_cache_seconds: float = setting(
+        30.0, "Longest a cached state is trusted without news of a change (bounds staleness if the bus drops one).")
     drain_seconds: float = setting(
         10.0, "Time allowed for in-flight commands when draining.")
     ws_per_message_deflate: bool = setting(

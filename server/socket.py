@@ -1,4 +1,9 @@
-"""The `/ws` endpoint: the auth handshake, then one reader loop feeding the dispatcher in arrival order."""
+"""The `/ws` endpoint: the auth handshake, then one reader loop feeding the dispatcher in arrival order.
+
+It is a plain ASGI app rather than a Starlette `WebSocket` endpoint: every frame in and out then passes through
+no state-checking wrapper, which is measurable on light commands (docs/PERFORMANCE.md). The ASGI messages it
+exchanges are the few of the WebSocket spec: connect, accept, receive, send, close, disconnect.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import secrets
 import time
 
 import orjson
-from starlette.websockets import WebSocket
+from starlette.types import Receive, Scope, Send
 
 from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.auth import AuthError, Claims
@@ -20,21 +25,21 @@ from server.views import player_summary
 log = logging.getLogger("valgame.socket")
 
 
-async def _close(ws: WebSocket, code: int, reason: str) -> None:
+async def _close(send: Send, code: int, reason: str) -> None:
     try:
-        await ws.close(code, reason)
+        await send({"type": "websocket.close", "code": code, "reason": reason})
     except Exception:
         pass
 
 
-async def _authenticate(node: Node, ws: WebSocket) -> tuple[Claims, object, dict] | None:
+async def _authenticate(node: Node, receive: Receive, send: Send) -> tuple[Claims, object, dict] | None:
     """Wait for the `auth` frame; on any failure close with 4001 and return None."""
     metrics = node.metrics
     try:
-        message = await asyncio.wait_for(ws.receive(), node.settings.auth_timeout_seconds)
+        message = await asyncio.wait_for(receive(), node.settings.auth_timeout_seconds)
     except TimeoutError:
         metrics.auth_failures.labels("timeout").inc()
-        await _close(ws, CloseCode.NOT_AUTHENTICATED, "auth timeout")
+        await _close(send, CloseCode.NOT_AUTHENTICATED, "auth timeout")
         return None
     if message["type"] != "websocket.receive":
         return None
@@ -45,36 +50,47 @@ async def _authenticate(node: Node, ws: WebSocket) -> tuple[Claims, object, dict
         frame = None
     if frame is None or frame.type != "auth":
         metrics.auth_failures.labels("no_auth_frame").inc()
-        await _close(ws, CloseCode.NOT_AUTHENTICATED, "first frame must be auth")
+        await _close(send, CloseCode.NOT_AUTHENTICATED, "first frame must be auth")
         return None
     assert node.tokens is not None
     try:
         claims = await node.tokens.verify_access(frame.data["token"])
     except AuthError as exc:
         metrics.auth_failures.labels(exc.reason).inc()
-        await _close(ws, CloseCode.NOT_AUTHENTICATED, f"token {exc.reason}")
+        await _close(send, CloseCode.NOT_AUTHENTICATED, f"token {exc.reason}")
         return None
     return claims, frame.id, frame.data
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
-    node: Node = ws.app.state.node
-    await ws.accept()
+class SocketEndpoint:
+    """The ASGI app of `/ws` for one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        await _serve(self.node, receive, send)
+
+
+async def _serve(node: Node, receive: Receive, send: Send) -> None:
     if node.draining:
-        await _close(ws, CloseCode.DRAINING, "node draining")
+        await _close(send, CloseCode.DRAINING, "node draining")
         return
-    authenticated = await _authenticate(node, ws)
+    authenticated = await _authenticate(node, receive, send)
     if authenticated is None:
         return
     claims, frame_id, data = authenticated
     account = await node.storage.account_by_id(claims.player_id)
     if account is None:
         node.metrics.auth_failures.labels("unknown_player").inc()
-        await _close(ws, CloseCode.NOT_AUTHENTICATED, "unknown player")
+        await _close(send, CloseCode.NOT_AUTHENTICATED, "unknown player")
         return
 
     settings = node.settings
-    session = Session(ws, session_id=f"s_{secrets.token_hex(8)}", player_id=account.id, name=account.name,
+    session = Session(send, session_id=f"s_{secrets.token_hex(8)}", player_id=account.id, name=account.name,
                       role=account.role, max_frames=settings.outbound_max_frames,
                       max_bytes=settings.outbound_max_bytes, rate=settings.rate_per_second,
                       burst=settings.rate_burst, metrics=node.metrics)
@@ -82,7 +98,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     session.start_writer()
     try:
         await _open_session(node, session, frame_id, data)
-        await _read_loop(node, session)
+        await _read_loop(node, session, receive)
     except Exception:
         log.exception("socket failed", extra={"player": session.player_id})
         session.close(CloseCode.INTERNAL_ERROR, "internal error")
@@ -131,16 +147,15 @@ async def _enforce_session_cap(node: Node, player_id: str) -> None:
                                 "reason": "too many sessions"}, node_id)
 
 
-async def _read_loop(node: Node, session: Session) -> None:
-    ws = session.ws
+async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
     abuse_limit = node.settings.rate_abuse_limit
     while True:
         if session.queued_bytes:
             # Let the writer flush before the next command. Without this the loop runs every frame already
             # received without yielding, and a pipelining client that reads promptly overflows its queue (4008).
             await asyncio.sleep(0)
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
+        message = await receive()
+        if message["type"] != "websocket.receive":  # websocket.disconnect
             return
         if session.closed:
             continue  # closing: the writer is sending the close frame
