@@ -38,8 +38,10 @@ async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
         if not session.accepting:
             raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
         result = await HANDLERS[frame.type](Call(node, session, frame))
-        reply = result if isinstance(result, Reply) else Reply(result)
-        session.send(encode_reply(frame.id, frame.type, reply.data, replayed=reply.replayed))
+        if type(result) is Reply:
+            session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
+        else:
+            session.send(encode_reply(frame.id, frame.type, result))
     except GameError as exc:
         outcome = str(exc.code)
         session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))

@@ -258,7 +258,7 @@ class Session:
     def admit(self, abuse_limit: int) -> float:
         """0 when the command may run; else the seconds to wait. Persistent abuse closes the socket (4029)."""
         wait = self.bucket.take()
-        if wait == 0:
+        if not wait:
             return 0.0
         now = time.monotonic()
         refusals = self._refusals

@@ -149,6 +149,7 @@ async def _enforce_session_cap(node: Node, player_id: str) -> None:
 
 async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
     abuse_limit = node.settings.rate_abuse_limit
+    idle = session.idle
     while True:
         if session.queued_bytes:
             # Let the writer flush before the next command. Without this the loop runs every frame already
@@ -157,7 +158,7 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
         message = await receive()
         if message["type"] != "websocket.receive":  # websocket.disconnect
             return
-        if session.closed:
+        if session.close_code is not None:
             continue  # closing: the writer is sending the close frame
         wait = session.admit(abuse_limit)
         if wait:
@@ -170,11 +171,11 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
         if raw is None:
             session.send(encode_error(None, None, ErrorCode.BAD_REQUEST, "binary frames are not accepted; send text"))
             continue
-        session.idle.clear()
+        idle.clear()
         try:
             await dispatch(node, session, raw)
         finally:
-            session.idle.set()
+            idle.set()
 
 
 def _peek_id(message: dict) -> str | int | None:
