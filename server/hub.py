@@ -62,8 +62,9 @@ class Hub:
         members = self.topics.get(topic)
         if not members:
             return
+        text = frame.decode()  # once, not once per socket
         for session in tuple(members):
-            session.send(frame)
+            session.send(text)
         self.metrics.events.inc(len(members))
 
     def deliver_control(self, message: dict[str, Any]) -> None:

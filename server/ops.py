@@ -43,7 +43,7 @@ async def broadcast(node: Node, message: str, to: str | None = None, key: str | 
 
 def announce_locally(node: Node, data: dict[str, Any]) -> int:
     """Hand one encoded announcement to every socket of this node."""
-    frame = encode_event("ops.announcement", data, topic="ops")
+    frame = encode_event("ops.announcement", data, topic="ops").decode()  # once, not once per socket
     sessions = list(node.hub.sessions.values())
     for session in sessions:
         session.send(frame)

@@ -131,7 +131,7 @@ class Session:
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._metrics = metrics
-        self._out: deque[bytes] = deque()
+        self._out: deque[str] = deque()
         self._out_bytes = 0
         self._held: list[tuple[int, bytes]] | None = []  # events held back until the auth reply (and replay) is out
         self._started = False  # nothing goes out before `start_writer`
@@ -158,24 +158,26 @@ class Session:
                                                                   name=f"writer-{self.id}")
 
     # --- outbound ------------------------------------------------------------------------------------------------
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes | str) -> None:
+        """Queue one text frame: encoded JSON, or the same already decoded once for many sockets (a broadcast)."""
         if self.close_code is not None:
             return
+        text = frame if type(frame) is str else frame.decode()  # type: ignore[union-attr]
         if self._writer is None and self._started and not self._out:
-            self._send_now(frame)
+            self._send_now(text)
             return
-        self._out.append(frame)
-        self._out_bytes += len(frame)
+        self._out.append(text)
+        self._out_bytes += len(text)  # characters: the bytes of the (mostly ASCII) frames, near enough for a bound
         if len(self._out) > self._max_frames or self._out_bytes > self._max_bytes:
             self._metrics.queue_overflows.inc()
             self.close(CloseCode.TOO_SLOW, "outbound queue overflow", flush=False)
             return
         self._spawn_writer()
 
-    def _send_now(self, frame: bytes) -> None:
+    def _send_now(self, text: str) -> None:
         """Hand a frame to the ASGI server without a task switch; if its `send` suspends (the transport pushes
         back), a writer task finishes it, and later frames queue behind it."""
-        coro = self.send_asgi({"type": "websocket.send", "text": frame.decode()})
+        coro = self.send_asgi({"type": "websocket.send", "text": text})
         try:
             yielded = coro.send(None)
         except StopIteration:
@@ -223,9 +225,9 @@ class Session:
             if pending is not None:
                 await pending
             while out:
-                frame = out.popleft()
-                self._out_bytes -= len(frame)
-                await send({"type": "websocket.send", "text": frame.decode()})
+                text = out.popleft()
+                self._out_bytes -= len(text)
+                await send({"type": "websocket.send", "text": text})
             if self.close_code is not None:
                 await send({"type": "websocket.close", "code": self.close_code, "reason": self._close_reason})
         except Exception:
