@@ -48,7 +48,8 @@ class Node:
         self.combats = Combats(self)
         self.ticker = EnergyTicker(self)
         self.players.on_energy = self.ticker.watch
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # player id -> name
+        self._ids: dict[str, str] = {}  # name -> player id
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
         self.bus.local_sockets = self.hub.local_count
@@ -130,6 +131,17 @@ class Node:
                 if account is not None:
                     self._names[player_id] = account.name
         return {p: self._names[p] for p in player_ids if p in self._names}
+
+    async def player_id_of(self, name: str) -> str | None:
+        """The id of the player with this name. Names never change, so found ones are cached for the node's life
+        (a whisper then needs no storage read); unknown ones are not (the name may be taken later)."""
+        player_id = self._ids.get(name)
+        if player_id is None:
+            player_id = await self.storage.player_id_by_name(name)
+            if player_id is not None:
+                self._ids[name] = player_id
+                self._names[player_id] = name
+        return player_id
 
     def session_opened(self, player_id: str, state: PlayerState) -> None:
         """Start what runs for a connected player: energy pushes, the combat timer."""

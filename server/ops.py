@@ -24,7 +24,7 @@ async def broadcast(node: Node, message: str, to: str | None = None, key: str | 
         return {"delivered": 0, "duplicate": True}
     data = {"message": message, "at": time.time(), "id": key or secrets.token_hex(8)}
     if to is not None:
-        player_id = await node.storage.player_id_by_name(to)
+        player_id = await node.player_id_of(to)
         if player_id is None:
             raise GameError(ErrorCode.NOT_FOUND, f"no player named {to}", field="data.to")
         sessions = await node.bus.sessions_of(player_id)
@@ -51,7 +51,7 @@ def announce_locally(node: Node, data: dict[str, Any]) -> int:
 
 
 async def kick(node: Node, name: str, reason: str = "kicked by an operator") -> dict[str, Any]:
-    player_id = await node.storage.player_id_by_name(name)
+    player_id = await node.player_id_of(name)
     if player_id is None:
         raise GameError(ErrorCode.NOT_FOUND, f"no player named {name}", field="data.player")
     sessions = await node.bus.sessions_of(player_id)

@@ -31,7 +31,7 @@ async def chat_send(call: Call) -> dict[str, Any]:
 
 @handles("chat.whisper")
 async def chat_whisper(call: Call) -> dict[str, Any]:
-    target = await call.node.storage.player_id_by_name(call.data["to"])
+    target = await call.node.player_id_of(call.data["to"])
     if target is None:
         raise GameError(ErrorCode.NOT_FOUND, f"no player named {call.data['to']}", field="data.to")
     if target == call.player_id:
