@@ -7,7 +7,6 @@ economy invariant (balance == sum of ledger deltas) true by construction.
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ class Outcome:
 
     @classmethod
     def begin(cls, state: PlayerState) -> Outcome:
-        return cls(state=copy.deepcopy(state))
+        return cls(state=state.copy())
 
     def adjust(self, currency: str, delta: int, reason: str, ref: str = "") -> None:
         """Changes VAL or EVO by `delta`, refusing to go negative, and records it in the ledger."""

@@ -37,6 +37,9 @@ class Item:
     def from_dict(cls, d: dict[str, Any]) -> Item:
         return cls(id=d["id"], code=d["code"], kind=d["kind"], uses=d["uses"])
 
+    def copy(self) -> Item:
+        return Item(self.id, self.code, self.kind, self.uses)
+
 
 @dataclass
 class Buff:
@@ -51,6 +54,9 @@ class Buff:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Buff:
         return cls(stat=d["stat"], amount=d["amount"], expires_at=d["expires_at"], source=d.get("source", ""))
+
+    def copy(self) -> Buff:
+        return Buff(self.stat, self.amount, self.expires_at, self.source)
 
 
 @dataclass
@@ -87,6 +93,10 @@ class Character:
             buffs=[Buff.from_dict(b) for b in d.get("buffs", [])],
         )
 
+    def copy(self) -> Character:
+        return Character(self.id, self.base, self.rank, self.level, self.stage, self.xp, self.hp, self.wounded_at,
+                         {slot: item.copy() for slot, item in self.equipment.items()}, [b.copy() for b in self.buffs])
+
 
 @dataclass
 class DungeonProgress:
@@ -99,6 +109,9 @@ class DungeonProgress:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DungeonProgress:
         return cls(level=d["level"], points=d["points"])
+
+    def copy(self) -> DungeonProgress:
+        return DungeonProgress(self.level, self.points)
 
 
 @dataclass
@@ -117,6 +130,9 @@ class Stats:
     def from_dict(cls, d: dict[str, Any]) -> Stats:
         return cls(wins=d["wins"], losses=d["losses"], streak=d["streak"], points=d["points"],
                    weekly=dict(d.get("weekly", {})))
+
+    def copy(self) -> Stats:
+        return Stats(self.wins, self.losses, self.streak, self.points, dict(self.weekly))
 
 
 @dataclass
@@ -163,6 +179,11 @@ class Combat:
             rounds=[_copy_json(r) for r in d.get("rounds", [])],
         )
 
+    def copy(self) -> Combat:
+        return Combat(self.id, self.dungeon, self.dungeon_level, self.mode, self.seed, list(self.team), self.monster_hp,
+                      self.monster_hp_max, self.monster_atk, self.monster_def, self.started_at, self.deadline,
+                      self.round, [_copy_json(a) for a in self.actions], [_copy_json(r) for r in self.rounds])
+
 
 @dataclass
 class PlayerState:
@@ -208,6 +229,12 @@ class PlayerState:
             stats=Stats.from_dict(d["stats"]) if d.get("stats") else Stats(),
             combat=Combat.from_dict(d["combat"]) if d.get("combat") else None,
         )
+
+    def copy(self) -> PlayerState:
+        """A deep copy, built field by field (copy.deepcopy took a fifth of a trade's CPU)."""
+        return PlayerState(self.val, self.evo, self.energy, self.energy_at, [c.copy() for c in self.characters],
+                           [i.copy() for i in self.items], {k: p.copy() for k, p in self.dungeons.items()},
+                           self.stats.copy(), self.combat.copy() if self.combat is not None else None)
 
 
 def _copy_json(value: Any) -> Any:

@@ -5,7 +5,7 @@ import json
 from server.game.catalog import EQUIPMENT
 from server.game.combat import start_combat
 from server.game.gear import equip
-from server.game.state import Buff, PlayerState, character_view, item_view
+from server.game.state import Buff, DungeonProgress, PlayerState, Stats, character_view, item_view
 from tests.unit.factories import T0, fresh_player, hero, items_of, make_ctx
 
 
@@ -20,6 +20,36 @@ def test_round_trip_of_a_full_state() -> None:
     again = PlayerState.from_dict(data)
     assert again == state
     assert again.to_dict() == data
+
+
+def test_copy_is_equal_and_shares_nothing_mutable() -> None:
+    ctx = make_ctx()
+    state = fresh_player(ctx)
+    state = equip(state, hero(state).id, items_of(state, "daga-oxidada")[0].id, ctx).state
+    hero(state).buffs.append(Buff("atk", 5, T0 + 60, "pan-de-campo"))
+    state.stats = Stats(wins=3, losses=2, streak=1, points=40, weekly={"2025-W48": 10})
+    state.dungeons["cueva-goblins"] = DungeonProgress(level=2, points=7)
+    state = start_combat(state, "cueva-goblins", [hero(state).id], "manual", ctx).state
+    assert state.combat is not None
+    state.combat.actions.append({"action": "attack", "item": None, "target": None, "at": T0})
+    state.combat.rounds.append({"round": 1, "log": [{"hp": 3}]})
+    state.combat.round, state.combat.deadline = 1, T0 + 30
+    state.characters[0].wounded_at = T0  # every field away from its default, so a field the copy forgets shows
+
+    copied = state.copy()
+    assert copied == state
+    assert copied.to_dict() == state.to_dict()
+
+    before = state.to_dict()
+    copied.characters[0].equipment["weapon"].uses = 99
+    copied.characters[0].buffs[0].amount = 99
+    copied.items[0].uses = 99
+    copied.dungeons["cueva-goblins"].points = 99
+    copied.stats.weekly["2025-W48"] = 99
+    copied.combat.team.append("x")  # type: ignore[union-attr]
+    copied.combat.actions[0]["at"] = 99  # type: ignore[union-attr]
+    copied.combat.rounds[0]["log"][0]["hp"] = 99  # type: ignore[union-attr]
+    assert state.to_dict() == before
 
 
 def test_character_view_counts_level_equipment_and_live_buffs_once() -> None:
