@@ -5,7 +5,7 @@ open `--warm` sockets, read the server's RSS, open the rest up to `--sockets` (s
 5,000 sockets each: the open-files limit is 20,000 per process), read the RSS again, then hold them idle for
 `--windows` windows of `--window` seconds and read the server's CPU in each. Memory per socket is the marginal
 cost (RSS delta / sockets opened after the warm-up batch); CPU is the median of the windows (the node and uvicorn
-ping every socket every 20 s, so a window of 20 s covers one ping round).
+ping every socket every 25 s, so a window of 25 s covers one ping round).
 
 The node's sockets are authenticated (`auth` with a JWT): players are few and each holds up to 250 sockets
 (`max_sessions_per_player=250` on the benchmark node; registering 19,500 players would cost 19,500 argon2 hashes).
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=19_500)
     parser.add_argument("--warm", type=int, default=500)
     parser.add_argument("--per-process", type=int, default=5000)
-    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--window", type=float, default=25.0)
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--targets", default=",".join(TARGETS))
     args = parser.parse_args()

@@ -15,7 +15,7 @@ INTRO = f"""# Valgame wire protocol, version {PROTOCOL_VERSION}
 <!-- Generated from protocol/messages.py by `valgame docs`; edit the schemas, not this file. -->
 
 One WebSocket per client at `/ws`. Text frames, one JSON object per frame, UTF-8, at most {MAX_FRAME_BYTES // 1024} KiB
-(larger frames close the socket with 1009). The server pings every 20 s and drops a peer that does not answer.
+(larger frames close the socket with 1009). The server pings every 25 s and drops a peer that does not answer.
 
 ## Frames
 

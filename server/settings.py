@@ -60,7 +60,7 @@ class Settings:
     rate_abuse_limit: int = setting(
         60, "Refused commands within 10 s that close the socket with 4029.")
     ping_interval_seconds: float = setting(
-        20.0, "Server pings every this often.")
+        25.0, "Server pings every this often (keeping sockets alive costs CPU in proportion: see docs/PERFORMANCE.md).")
     ping_timeout_seconds: float = setting(
         20.0, "A peer that does not answer a ping in this time is dropped.")
     chat_messages_per_10s: int = setting(
