@@ -264,7 +264,8 @@ class RedisBus(Bus):
         stops waiting after SEND_TIMEOUT (the command stays queued and goes out on reconnect)."""
         future = self._queue(add)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), SEND_TIMEOUT)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                return await future  # cancelling the future on timeout leaves the command in the batch
         except TimeoutError:
             log.warning("bus command still queued", extra={"node": self.node_id})
             return None
