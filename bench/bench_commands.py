@@ -16,20 +16,16 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
+    TARGETS,
     CpuMeter,
-    Reference,
     median,
     percentile,
     ratio,
     record,
     register_players,
-    start_redis,
-    start_valgame,
-    stop_node,
+    start_targets,
 )
 from bench.swarm import Swarm
-
-TARGETS = ("valgame", "echo", "socketio")
 
 
 def main() -> None:
@@ -42,13 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
 
-    redis = start_redis("commands")
-    node = start_valgame("commands")
-    echo = Reference("bench.reference_echo")
-    sio = Reference("bench.reference_socketio", redis.url)
-    ports = {"valgame": node.port, "echo": echo.port, "socketio": sio.port}
-    pids = {"valgame": node.proc.pid, "echo": echo.proc.pid, "socketio": sio.proc.pid}
-    try:
+    with start_targets("commands") as targets:
+        node, ports, pids = targets.node, targets.ports, targets.pids
         tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, -(-max(counts) // 200)))]
         summary = {}
         for clients in counts:
@@ -85,11 +76,6 @@ def main() -> None:
                 for swarm in swarms.values():
                     swarm.close()
         record("commands", {"runs": args.runs, "duration": args.duration, "results": summary})
-    finally:
-        stop_node(node)
-        echo.stop()
-        sio.stop()
-        redis.stop()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
+    TARGETS,
     WORK,
     CpuMeter,
     Reference,
@@ -32,8 +33,6 @@ from bench.common import (
     stop_node,
 )
 from bench.swarm import Swarm
-
-TARGETS = ("valgame", "echo", "socketio")
 
 
 def main() -> None:

@@ -17,20 +17,16 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
+    TARGETS,
     CpuMeter,
-    Reference,
     median,
     percentile,
     ratio,
     record,
     register_players,
-    start_redis,
-    start_valgame,
-    stop_node,
+    start_targets,
 )
 from bench.swarm import Swarm, split
-
-TARGETS = ("valgame", "echo", "socketio")
 
 
 def main() -> None:
@@ -41,12 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.subscribers.split(",")]
 
-    redis = start_redis("fanout")
-    node = start_valgame("fanout")
-    refs = {"echo": Reference("bench.reference_echo"), "socketio": Reference("bench.reference_socketio", redis.url)}
-    ports = {"valgame": node.port, **{k: r.port for k, r in refs.items()}}
-    pids = {"valgame": node.proc.pid, **{k: r.proc.pid for k, r in refs.items()}}
-    try:
+    with start_targets("fanout") as targets:
+        node, ports, pids = targets.node, targets.ports, targets.pids
         players = asyncio.run(register_players(node.http, -(-max(sizes) // 200) + 1))
         publisher, tokens = players[0]["access_token"], [p["access_token"] for p in players[1:]]
         summary = {}
@@ -92,11 +84,6 @@ def main() -> None:
                 for swarm in swarms.values():
                     swarm.close()
         record("fanout", {"rounds": args.rounds, "results": summary})
-    finally:
-        stop_node(node)
-        for ref in refs.values():
-            ref.stop()
-        redis.stop()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 from bench.common import (
     BENCH_NODE,
     GENERATOR_CPUS,
+    TARGETS,
     CpuMeter,
     Reference,
     median,
@@ -35,8 +36,6 @@ from bench.common import (
     stop_node,
 )
 from bench.swarm import Swarm, split
-
-TARGETS = ("valgame", "echo", "socketio")
 
 
 def measure(target: str, args: argparse.Namespace, redis_url: str) -> dict[str, float]:

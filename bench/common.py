@@ -15,7 +15,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,41 @@ def stop_node(node: ServerProcess) -> None:
         node.terminate(timeout=20)
     except Exception:
         node.kill()
+
+
+TARGETS = ("valgame", "echo", "socketio")
+
+
+@dataclass
+class Targets:
+    """One node and the two references, side by side on the server core; python-socketio has its Redis."""
+
+    node: ServerProcess
+    ports: dict[str, int]  # by target name (TARGETS)
+    pids: dict[str, int]
+
+
+@contextmanager
+def start_targets(name: str) -> Iterator[Targets]:
+    """Start Redis, the node and the references for one benchmark; stop them all afterwards."""
+    redis = start_redis(name)
+    started: list[Reference] = []
+    node = None
+    try:
+        node = start_valgame(name)
+        echo = Reference("bench.reference_echo")
+        started.append(echo)
+        sio = Reference("bench.reference_socketio", redis.url)
+        started.append(sio)
+        assert node.proc is not None
+        yield Targets(node, {"valgame": node.port, "echo": echo.port, "socketio": sio.port},
+                      {"valgame": node.proc.pid, "echo": echo.proc.pid, "socketio": sio.proc.pid})
+    finally:
+        if node is not None:
+            stop_node(node)
+        for ref in started:
+            ref.stop()
+        redis.stop()
 
 
 # --- players ---------------------------------------------------------------------------------------------------
