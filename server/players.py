@@ -145,7 +145,7 @@ class Players:
         return await self.transact(player_id, plan, idem)
 
     async def transact(self, player_id: str, plan: Planner, idem: Idem | None = None) -> Reply:
-        """Plan a change from freshly read state, commit it atomically with the idempotency record of
+        """Plan a change from the state read (cached or stored), commit it atomically with the idempotency record of
         `player_id`, then push its events. A concurrent change makes the planner run again on the new state."""
         for _ in range(MAX_ATTEMPTS):
             if idem is not None:

@@ -48,9 +48,13 @@ class StateCache:
             if known[0] > doc.version:
                 return
             del entries[doc.id]  # re-inserted last: the oldest entries are the first evicted
-        elif len(entries) >= self.size:
-            del entries[next(iter(entries))]
+        else:
+            self._make_room()
         entries[doc.id] = (doc.version, time.monotonic(), doc, state)
+
+    def _make_room(self) -> None:
+        if len(self._entries) >= self.size:
+            del self._entries[next(iter(self._entries))]
 
     def reading(self, player_id: str) -> None:
         """A storage read of the player starts; announcements meanwhile are remembered until `read`."""
@@ -70,7 +74,8 @@ class StateCache:
         if known is not None:
             if known[0] < version:
                 self._entries[player_id] = (version, known[1], None, None)
-        elif player_id in self._reading:
+        elif player_id in self._reading and self.size > 0:
+            self._make_room()
             self._entries[player_id] = (version, 0.0, None, None)
 
     def drop(self, player_id: str) -> None:

@@ -65,3 +65,11 @@ def test_size_bound_evicts_the_oldest_and_zero_turns_it_off() -> None:
     off = StateCache(0, 60)
     off.put(*entry("a", 1))
     assert off.get("a") is None
+
+
+def test_a_cache_turned_off_keeps_nothing_even_during_reads() -> None:
+    off = StateCache(0, 60)
+    off.reading("p")
+    off.changed("p", 3)
+    off.read("p", entry("p", 3))
+    assert len(off) == 0
