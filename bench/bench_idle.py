@@ -2,7 +2,9 @@
 
 For each target (the node, the bare echo, python-socketio), in a fresh server process pinned to core 0:
 open `--warm` sockets, read the server's RSS, open the rest up to `--sockets` (spread over worker processes of
-5,000 sockets each: the open-files limit is 20,000 per process), read the RSS again, then hold them idle for
+5,000 sockets each: the open-files limit is 20,000 per process) at a steady pace over `--spread` seconds, as
+clients arrive in production, so that every target's ping timers are spread alike; read the RSS again, hold them
+idle for
 `--windows` windows of `--window` seconds and read the server's CPU in each. Memory per socket is the marginal
 cost (RSS delta / sockets opened after the warm-up batch); CPU is the median of the windows (the node and uvicorn
 ping every socket every 25 s, so a window of 25 s covers one ping round).
@@ -59,7 +61,10 @@ def measure(target: str, args: argparse.Namespace, redis_url: str) -> dict[str, 
         rss0 = rss_bytes(pid)
         rest = args.sockets - warm["opened"]
         started = time.perf_counter()
-        opened = swarm.call("open", [{"count": n} for n in split(rest, workers)], **common, timeout=300)
+        # Open at a steady pace over at least one ping interval: how fast a target accepts sockets must not decide
+        # how its ping timers bunch up (bunched pings share event-loop wake-ups and cost less per socket).
+        opened = swarm.call("open", [{"count": n} for n in split(rest, workers)], **common, timeout=300,
+                            spread=args.spread)
         open_seconds = time.perf_counter() - started
         total = warm["opened"] + sum(o["opened"] for o in opened)
         errors = [e for o in opened for e in o.get("errors", [])][:3]
@@ -95,6 +100,8 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=500)
     parser.add_argument("--per-process", type=int, default=5000)
     parser.add_argument("--window", type=float, default=25.0)
+    parser.add_argument("--spread", type=float, default=30.0,
+                        help="Seconds over which the sockets are opened (at least the 25-s ping interval).")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--targets", default=",".join(TARGETS))
     args = parser.parse_args()

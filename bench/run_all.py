@@ -21,7 +21,7 @@ FULL = [
     ["bench.bench_crossnode", "--rates", "1000,10000", "--duration", "5", "--runs", "3"],
 ]
 QUICK = [
-    ["bench.bench_idle", "--sockets", "2000", "--window", "5", "--windows", "1"],
+    ["bench.bench_idle", "--sockets", "2000", "--window", "5", "--windows", "1", "--spread", "2"],
     ["bench.bench_commands", "--clients", "100", "--runs", "1", "--duration", "3"],
     ["bench.bench_fanout", "--subscribers", "1000", "--rounds", "2"],
     ["bench.bench_trades", "--players", "10", "--duration", "3", "--runs", "1"],

@@ -198,8 +198,10 @@ class Worker:
     # --- operations ---------------------------------------------------------------------------------------------
     async def op_open(self, kind: str, host: str, port: int, count: int, tokens: list[str] | None = None,
                       keys: list[str] | None = None, subscribe: bool = False, group: str = "main",
-                      concurrency: int = 100, timeout: float = 120.0) -> dict[str, Any]:
-        """Open `count` sockets (token i % len(tokens), key i when given), set each up, wait until all are ready."""
+                      concurrency: int = 100, timeout: float = 120.0, spread: float = 0.0) -> dict[str, Any]:
+        """Open `count` sockets (token i % len(tokens), key i when given), set each up, wait until all are ready.
+        With `spread`, socket i is not opened before `spread * i / count` seconds: a steady pace, as real clients
+        arrive, which spreads the server's per-socket ping timers evenly over time."""
         started, cpu = perf(), time.process_time()
         loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(concurrency)
@@ -209,6 +211,8 @@ class Worker:
 
         async def one(i: int) -> None:
             nonlocal opened
+            if spread:
+                await asyncio.sleep(max(0.0, started + spread * i / count - perf()))  # pacing, not waiting on state
             async with gate:
                 if perf() > deadline:
                     errors.append("deadline")
