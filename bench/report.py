@@ -19,6 +19,13 @@ def f(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def cells(targets: tuple[dict[str, Any], ...], keys: tuple[str, ...], digits: int | tuple[int, ...] = 0,
+          sep: str = " / ") -> str:
+    """One table cell per target, each the `keys` figures joined by `sep` (`digits`: one for all, or one per key)."""
+    places = digits if isinstance(digits, tuple) else (digits,) * len(keys)
+    return " | ".join(sep.join(f(t.get(k), d) for k, d in zip(keys, places, strict=True)) for t in targets)
+
+
 def ratio(a: Any, b: Any) -> float:
     return a / b if a is not None and b else float("nan")
 
@@ -34,38 +41,29 @@ def main() -> None:
     if "idle" in latest:
         r = latest["idle"]["results"]
         v, e, s = r.get("valgame", {}), r.get("echo", {}), r.get("socketio", {})
-        rows.append(f"| idle sockets held (opened / still open) | {f(v.get('sockets'))} / {f(v.get('still_open'))} | "
-                    f"{f(e.get('sockets'))} / {f(e.get('still_open'))} | {f(s.get('sockets'))} / "
-                    f"{f(s.get('still_open'))} | | |")
-        rows.append(f"| memory per idle socket (KiB, RSS delta) | {f(v.get('kib_per_socket'), 1)} | "
-                    f"{f(e.get('kib_per_socket'), 1)} | {f(s.get('kib_per_socket'), 1)} | "
+        rows.append(f"| idle sockets held (opened / still open) | {cells((v, e, s), ('sockets', 'still_open'))} | | |")
+        rows.append(f"| memory per idle socket (KiB, RSS delta) | {cells((v, e, s), ('kib_per_socket',), 1)} | "
                     f"{f(r.get('kib_ratio_vs_echo'), 2)} | {f(r.get('kib_ratio_vs_socketio'), 2)} |")
-        rows.append(f"| CPU to hold them (cores) | {f(v.get('hold_cores'), 3)} | {f(e.get('hold_cores'), 3)} | "
-                    f"{f(s.get('hold_cores'), 3)} | | |")
+        rows.append(f"| CPU to hold them (cores), sockets opened at a steady pace | "
+                    f"{cells((v, e, s), ('hold_cores',), 3)} | {f(ratio(v.get('hold_cores'), e.get('hold_cores')), 2)} "
+                    f"| {f(ratio(v.get('hold_cores'), s.get('hold_cores')), 2)} |")
     if "commands" in latest:
         for clients, r in latest["commands"]["results"].items():
             v, e, s = r["valgame"], r["echo"], r["socketio"]
-            rows.append(f"| `energy.get` closed loop, {clients} clients: commands/s | {f(v['cmd_per_s'])} | "
-                        f"{f(e['cmd_per_s'])} | {f(s['cmd_per_s'])} | {f(r['ratio_vs_echo'], 2)} | "
+            rows.append(f"| `energy.get` closed loop, {clients} clients: commands/s | "
+                        f"{cells((v, e, s), ('cmd_per_s',))} | {f(r['ratio_vs_echo'], 2)} | "
                         f"{f(r['ratio_vs_socketio'], 2)} |")
-            rows.append(f"| ... p50 / p95 / p99 (ms) | {f(v['p50_ms'], 1)} / {f(v['p95_ms'], 1)} / "
-                        f"{f(v['p99_ms'], 1)} | {f(e['p50_ms'], 1)} / {f(e['p95_ms'], 1)} / {f(e['p99_ms'], 1)} | "
-                        f"{f(s['p50_ms'], 1)} / {f(s['p95_ms'], 1)} / {f(s['p99_ms'], 1)} | | |")
-            rows.append(f"| ... server CPU per command (µs) | {f(v.get('server_us_per_cmd'))} | "
-                        f"{f(e.get('server_us_per_cmd'))} | {f(s.get('server_us_per_cmd'))} | | |")
-            rows.append(f"| ... generator CPU per command (µs) / cores | {f(v['generator_us_per_cmd'])} / "
-                        f"{f(v['generator_cores'], 2)} | {f(e['generator_us_per_cmd'])} / "
-                        f"{f(e['generator_cores'], 2)} | {f(s['generator_us_per_cmd'])} / "
-                        f"{f(s['generator_cores'], 2)} | | |")
+            rows.append(f"| ... p50 / p95 / p99 (ms) | {cells((v, e, s), ('p50_ms', 'p95_ms', 'p99_ms'), 1)} | | |")
+            rows.append(f"| ... server CPU per command (µs) | {cells((v, e, s), ('server_us_per_cmd',))} | | |")
+            rows.append(f"| ... generator CPU per command (µs) / cores | "
+                        f"{cells((v, e, s), ('generator_us_per_cmd', 'generator_cores'), (0, 2))} | | |")
     if "fanout" in latest:
         for size, r in latest["fanout"]["results"].items():
             v, e, s = r["valgame"], r["echo"], r["socketio"]
-            rows.append(f"| fan-out to {size} subscribers: deliveries/s | {f(v['deliveries_per_s'])} | "
-                        f"{f(e['deliveries_per_s'])} | {f(s['deliveries_per_s'])} | {f(r['ratio_vs_echo'], 2)} | "
-                        f"{f(r['ratio_vs_socketio'], 2)} |")
-            rows.append(f"| ... delivery p50 / p99 / last (ms) | {f(v['p50_ms'])} / {f(v['p99_ms'])} / "
-                        f"{f(v['last_ms'])} | {f(e['p50_ms'])} / {f(e['p99_ms'])} / {f(e['last_ms'])} | "
-                        f"{f(s['p50_ms'])} / {f(s['p99_ms'])} / {f(s['last_ms'])} | | |")
+            rows.append(f"| fan-out to {size} subscribers: deliveries/s | {cells((v, e, s), ('deliveries_per_s',))} "
+                        f"| {f(r['ratio_vs_echo'], 2)} | {f(r['ratio_vs_socketio'], 2)} |")
+            rows.append(f"| ... delivery p50 / p99 / last (ms) | "
+                        f"{cells((v, e, s), ('p50_ms', 'p99_ms', 'last_ms'))} | | |")
     if "trades" in latest:
         r = latest["trades"]["results"]
         rows.append(f"| trades/s (SQLite, {latest['trades']['players']} traders), audit "
@@ -79,13 +77,10 @@ def main() -> None:
     if "crossnode" in latest:
         for rate, r in latest["crossnode"]["results"].items():
             v, e, s = r["valgame"], r["echo"], r["socketio"]
-            rows.append(f"| cross-node whispers at {rate}/s: p50 / p99 (ms) | {f(v['p50_ms'], 1)} / "
-                        f"{f(v['p99_ms'], 1)} | {f(e['p50_ms'], 1)} / {f(e['p99_ms'], 1)} | {f(s['p50_ms'], 1)} / "
-                        f"{f(s['p99_ms'], 1)} | | |")
-            rows.append(f"| ... delivered/s, lost, servers' cores | {f(v.get('delivered_per_s'))}, {f(v['lost'])}, "
-                        f"{f(v['servers_cores'], 2)} | {f(e.get('delivered_per_s'))}, {f(e['lost'])}, "
-                        f"{f(e['servers_cores'], 2)} | {f(s.get('delivered_per_s'))}, {f(s['lost'])}, "
-                        f"{f(s['servers_cores'], 2)} | "
+            rows.append(f"| cross-node whispers at {rate}/s: p50 / p99 (ms) | "
+                        f"{cells((v, e, s), ('p50_ms', 'p99_ms'), 1)} | | |")
+            rows.append(f"| ... delivered/s, lost, servers' cores | "
+                        f"{cells((v, e, s), ('delivered_per_s', 'lost', 'servers_cores'), (0, 0, 2), ', ')} | "
                         f"{f(ratio(v.get('delivered_per_s'), e.get('delivered_per_s')), 2)} | "
                         f"{f(ratio(v.get('delivered_per_s'), s.get('delivered_per_s')), 2)} |")
     for name, entry in latest.items():
