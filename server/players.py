@@ -188,16 +188,11 @@ class Players:
     async def committed(self, change: Change, applied: list[Applied], now: float) -> None:
         """A change is durable: cache the states it wrote, tell every node their versions, then push the events
         (in that order, so a client reacting to an event reads the new state on any node)."""
-        states = {item.player_id: item.outcome.state for item in applied}
+        states = {item.player_id: item.outcome.state for item in applied}  # write_of made one per player write
         versions: dict[str, int] = {}
         for write in change.players:
-            version = (write.expected_version or 0) + 1
-            versions[write.id] = version
-            state = states.get(write.id)
-            if state is None:
-                self.cache.drop(write.id)
-            else:
-                self.cache.put(PlayerDoc(write.id, write.name, version, write.state), state)
+            version = versions[write.id] = (write.expected_version or 0) + 1
+            self.cache.put(PlayerDoc(write.id, write.name, version, write.state), states[write.id])
         if versions:
             await self.bus.control({"kind": "players_changed", "versions": versions})
         await self.after_commit(applied, now)
