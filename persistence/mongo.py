@@ -206,8 +206,13 @@ class MongoStorage(Storage):
             "expires_at": token.expires_at, "used": token.used, "revoked": token.revoked})
 
     async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        doc = await self._c("refresh_tokens").find_one_and_update(
-            {"_id": token_hash}, {"$set": {"used": True}}, return_document=ReturnDocument.BEFORE)
+        # The claim filters on `used: False` so exactly one racer's write matches: secantusdb reads the
+        # before-image outside its write lock, so an unconditional update could hand several racers `used: False`.
+        tokens = self._c("refresh_tokens")
+        doc = await tokens.find_one_and_update(
+            {"_id": token_hash, "used": False}, {"$set": {"used": True}}, return_document=ReturnDocument.BEFORE)
+        if doc is None:
+            doc = await tokens.find_one({"_id": token_hash})
         return _token(doc) if doc else None
 
     async def revoke_token_family(self, family: str) -> None:
