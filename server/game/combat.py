@@ -92,7 +92,8 @@ def resolve_round(state: PlayerState, action: str, ctx: RuleContext, item_id: st
     if combat is None:
         raise conflict("no combat is running")
     if combat_id is not None and combat_id != combat.id:
-        raise conflict(f"combat {combat_id!r} is not running (current: {combat.id})")
+        # Ids are random, so another player's combat and one of ours that has ended look alike: neither is here.
+        raise not_found("running combat", combat_id, "combat")
     if action not in ACTIONS:
         raise bad_request("action", f"action must be one of {', '.join(ACTIONS)}")
     spec = DUNGEONS[combat.dungeon]

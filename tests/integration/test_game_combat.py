@@ -249,12 +249,14 @@ async def test_combat_refusals_answer_with_the_protocol_codes(server: ServerProc
     await refused({"combat": combat_id, "action": "item", "item": potion, "target": hero},
                   "conflict", "combat.action")  # a potion on a full-HP member would be wasted
     await refused({"combat": combat_id, "action": "dance"}, "bad_request", "combat.action")
+    foreign_combat = await start(other, [foreign])
+    await refused({"combat": foreign_combat, "action": "attack"}, "not_found", "combat.action")
     await refused({"character": hero}, "in_combat", "character.heal")
     dagger = next(i["id"] for i in await inventory(client) if i["code"] == "daga-oxidada")
     await refused({"character": hero, "item": dagger}, "in_combat", "character.equip")
     await refused({"item": potion, "character": hero}, "in_combat", "item.use")
     assert (await client.call("combat.state"))["combat"]["round"] == 0  # nothing above resolved a round
-    await refused({"combat": "b_other", "action": "attack"}, "conflict", "combat.action")
+    await refused({"combat": "b_other", "action": "attack"}, "not_found", "combat.action")
     assert (await act(client, combat_id, "flee"))["outcome"] == "fled"
 
 

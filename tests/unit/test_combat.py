@@ -71,7 +71,7 @@ def test_round_refusals() -> None:
     assert error_code(resolve_round, state, "attack", ctx) is ErrorCode.CONFLICT
     state = start_combat(state, "cueva-goblins", [hero(state).id], "manual", ctx).state
     assert error_code(resolve_round, state, "dance", ctx) is ErrorCode.BAD_REQUEST
-    assert error_code(resolve_round, state, "attack", ctx, None, None, "other") is ErrorCode.CONFLICT
+    assert error_code(resolve_round, state, "attack", ctx, None, None, "other") is ErrorCode.NOT_FOUND
     assert error_code(resolve_round, state, "item", ctx) is ErrorCode.BAD_REQUEST
     potion = items_of(state, "pocion-vida-menor")[0].id
     assert error_code(resolve_round, state, "item", ctx, potion, None) is ErrorCode.BAD_REQUEST
