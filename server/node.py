@@ -40,7 +40,8 @@ class Node:
         self.hub = Hub(self.metrics)
         self.hub.on_control = self._on_control
         self.players = Players(self.storage, self.bus, self.game,
-                               StateCache(settings.state_cache_size, settings.state_cache_seconds))
+                               StateCache(settings.state_cache_size, settings.state_cache_seconds),
+                               settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
         self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds)
         self.login_by_address = WindowCounter(settings.login_attempts * 5, settings.login_window_seconds)

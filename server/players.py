@@ -6,6 +6,8 @@ idempotency record in one atomic commit; on a concurrent change it re-reads and 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import secrets
 import time
@@ -38,6 +40,9 @@ from server.statecache import StateCache
 
 Rule = Callable[[PlayerState, RuleContext], Outcome]
 MAX_ATTEMPTS = 8
+CLAIM_POLL_SECONDS = 0.01
+BUS_CALL_SECONDS = 1.0
+log = logging.getLogger("valgame.players")
 
 
 def make_id(prefix: str) -> str:
@@ -83,11 +88,13 @@ Planner = Callable[[RuleContext], Awaitable[Plan]]
 
 
 class Players:
-    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings, cache: StateCache) -> None:
+    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings, cache: StateCache,
+                 idem_claim_seconds: int = 10) -> None:
         self.storage = storage
         self.bus = bus
         self.settings = settings
         self.cache = cache
+        self.idem_claim_seconds = idem_claim_seconds
         self.on_energy: Callable[[str, float | None], None] | None = None  # told of every energy change
 
     def context(self, now: float | None = None, seed: int | None = None) -> RuleContext:
@@ -146,7 +153,45 @@ class Players:
 
     async def transact(self, player_id: str, plan: Planner, idem: Idem | None = None) -> Reply:
         """Plan a change from the state read (cached or stored), commit it atomically with the idempotency record of
-        `player_id`, then push its events. A concurrent change makes the planner run again on the new state."""
+        `player_id`, then push its events. A concurrent change makes the planner run again on the new state.
+
+        Twins of a keyed command (a retry on another socket or node while the first copy still runs) take turns
+        on a claim of the key: a twin that ran at once could be refused by a rule that sees the world move (the
+        listing expired meanwhile) although the first copy then commits, and the retry must get that reply."""
+        if idem is None:
+            return await self._transact(player_id, plan, None)
+        claim = f"idem:{player_id}:{idem.key}"
+        held = await self._claim(claim)
+        try:
+            return await self._transact(player_id, plan, idem)
+        finally:
+            if held:
+                await self._release(claim)
+
+    async def _claim(self, key: str) -> bool:
+        """Wait for a twin to let go of `key`, then hold it. A holder that died lets go when its claim expires.
+        Without the bus the command goes ahead unclaimed: the unique idempotency record still applies it once."""
+        deadline = time.monotonic() + self.idem_claim_seconds
+        while True:
+            try:
+                async with asyncio.timeout(BUS_CALL_SECONDS):
+                    if await self.bus.claim_once(key, self.idem_claim_seconds):
+                        return True
+            except Exception:  # whatever the adapter raises when it cannot reach its server
+                log.warning("idem claim unavailable; going ahead unclaimed", exc_info=True)
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(CLAIM_POLL_SECONDS)
+
+    async def _release(self, key: str) -> None:
+        try:
+            async with asyncio.timeout(BUS_CALL_SECONDS):
+                await self.bus.release(key)
+        except Exception:  # the claim expires by itself
+            log.warning("idem claim not released", exc_info=True)
+
+    async def _transact(self, player_id: str, plan: Planner, idem: Idem | None) -> Reply:
         for _ in range(MAX_ATTEMPTS):
             if idem is not None:
                 earlier = await self.storage.get_idem(player_id, idem.key)

@@ -75,6 +75,8 @@ class Settings:
         500, "Events kept per player for replay after a reconnect.")
     history_seconds: int = setting(
         900, "Age beyond which events are no longer replayed.")
+    idem_claim_seconds: int = setting(
+        10, "Longest a keyed command holds its key against twins (a retry elsewhere waits for it, then replays).")
     state_cache_size: int = setting(
         10000, "Decoded player states kept in memory for reads (0 turns the cache off).")
     state_cache_seconds: float = setting(

@@ -143,6 +143,9 @@ class MemoryBus(Bus):
         self._claims[key] = now + ttl_seconds
         return True
 
+    async def release(self, key: str) -> None:
+        self._claims.pop(key, None)
+
     async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
         calls, total = self._counts.get(key, (0, 0))
         self._counts[key] = (calls + 1, total + amount)

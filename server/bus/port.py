@@ -78,6 +78,10 @@ class Bus(ABC):
         """True for the first claim of `key` within its lifetime (deduplicates retried broadcasts)."""
 
     @abstractmethod
+    async def release(self, key: str) -> None:
+        """End a claim before its lifetime is over (a claim held as a lock while a keyed command runs)."""
+
+    @abstractmethod
     async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
         """Add to a shared counter (nodes acknowledge a broadcast with the sockets they reached)."""
 

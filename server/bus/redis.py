@@ -381,6 +381,9 @@ class RedisBus(Bus):
     async def claim_once(self, key: str, ttl_seconds: int) -> bool:
         return bool(await self.redis.set(f"{P}claim:{key}", self.node_id, nx=True, ex=ttl_seconds))
 
+    async def release(self, key: str) -> None:
+        await self.redis.delete(f"{P}claim:{key}")
+
     async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(f"{P}count:{key}", "calls", 1)
