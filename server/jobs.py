@@ -17,6 +17,7 @@ from server.game.state import PlayerState
 from server.players import Plan, Players
 
 if TYPE_CHECKING:
+    from server.metrics import Metrics
     from server.node import Node
 
 log = logging.getLogger("valgame.jobs")
@@ -87,15 +88,19 @@ async def rebuild_rankings(node: Node) -> int:
     return count
 
 
-async def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:
-    """Run `work()` every `seconds`, logging (not raising) its failures."""
+async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name: str, metrics: Metrics) -> None:
+    """Run `work()` every `seconds`, logging (not raising) its failures and counting its runs and what it handled."""
+    runs, items = metrics.job_runs.labels(name), metrics.job_items.labels(name)
     while True:
         try:
-            await work()
+            handled = await work()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("job failed", extra={"job": name})
+        else:
+            runs.inc()
+            items.inc(handled or 0)
         await asyncio.sleep(seconds)
 
 

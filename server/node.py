@@ -73,12 +73,12 @@ class Node:
         if not await self.bus.rank_top("points", 1):
             await jobs.rebuild_rankings(self)
         self.spawn(self.ticker.run(), "energy-ticker")
-        self.spawn(jobs.every(self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(self), "sweep"),
-                   "sweep")
-        self.spawn(jobs.every(self.settings.expiry_interval_seconds, lambda: jobs.expire_once(self), "expiry"),
-                   "expiry")
-        self.spawn(jobs.every(3600, lambda: jobs.purge_once(self), "purge"), "purge")
-        self.spawn(jobs.every(5, self._measure_bus_lag, "bus-lag"), "bus-lag")
+        for name, seconds, work in (
+                ("sweep", self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(self)),
+                ("expiry", self.settings.expiry_interval_seconds, lambda: jobs.expire_once(self)),
+                ("purge", 3600, lambda: jobs.purge_once(self)),
+                ("bus-lag", 5, self._measure_bus_lag)):
+            self.spawn(jobs.every(seconds, work, name, self.metrics), name)
         log.info("node started", extra={"node": self.id, "storage": self.settings.storage_url.split("://")[0],
                                         "bus": self.settings.bus.split("://")[0]})
 

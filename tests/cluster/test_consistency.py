@@ -1,17 +1,21 @@
-"""What must hold whichever node a command lands on: one winner per listing, idempotent retries, gapless seqs."""
+"""What must hold whichever node a command lands on: one winner per listing, idempotent retries, gapless seqs,
+and scheduled jobs that every node runs over the same players."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from tests.cluster.conftest import Cluster, item_id, list_dagger
 from tests.conftest import Connect
 from tests.support.client import Client
-from tests.support.game import inventory, player
+from tests.support.game import MANY_COMMANDS, first_character, inventory, lose, player
+from tests.support.wire import eventually, sample, scrape
 
 BUYERS = 50
+SWEPT_PLAYERS = 20
 
 
 @pytest.mark.timeout(240)  # fifty registrations (password hashing) on a loaded machine
@@ -120,3 +124,36 @@ async def test_seq_stays_gapless_across_a_reconnect_to_another_node(cluster: Clu
     replayed = [e for e in on_b.events if "seq" in e][:4]
     assert [e["data"]["text"] for e in replayed] == ["w3", "w4", "w5", "w6"]
     assert replayed[0]["seq"] == last_seen + 1
+
+
+@pytest.mark.timeout(180)
+async def test_two_nodes_sweeping_the_same_players_lose_each_character_once(
+        make_cluster: Callable[..., Cluster], connect: Connect) -> None:
+    cluster = make_cluster(2, game={"wound_loss_seconds": 3}, sweep_interval_seconds=0.01, **MANY_COMMANDS)
+    logins = await cluster.quick_logins(SWEPT_PLAYERS)
+    clients = [(await connect(cluster[i % 2], login))[0] for i, login in enumerate(logins)]
+    heroes = [(await first_character(client))["id"] for client in clients]
+    marks = [len(client.events) for client in clients]
+    await asyncio.gather(*(lose(client, hero) for client, hero in zip(clients, heroes, strict=True)))
+    for client, hero, mark in zip(clients, heroes, marks, strict=True):
+        lost = await client.wait_event("character.lost", after=mark, timeout=30)
+        assert lost["data"]["characters"] == [hero]
+
+    async def sweeps() -> list[float]:
+        return [sample(await scrape(node.http), "valgame_job_runs_total", job="sweep") for node in cluster.nodes]
+
+    # Every node sweeps every 10 ms over the same due players; let both run a few more times before counting.
+    seen = await sweeps()
+    await eventually(lambda: _all_past(sweeps, [n + 5 for n in seen]), 30, "five more sweeps on every node")
+    swept = [sample(await scrape(node.http), "valgame_job_items_total", job="sweep") for node in cluster.nodes]
+    assert sum(swept) == SWEPT_PLAYERS, swept
+    for client, hero, mark in zip(clients, heroes, marks, strict=True):
+        assert [e["data"]["characters"] for e in client.events[mark:] if e["type"] == "character.lost"] == [[hero]]
+        notes = (await client.call("notification.list"))["notifications"]
+        assert [n["data"]["character"] for n in notes if n["kind"] == "character_lost"] == [hero]
+        assert hero not in [c["id"] for c in (await client.call("character.list"))["characters"]]
+    assert (await cluster.audit())["ok"] is True
+
+
+async def _all_past(read: Callable[[], Awaitable[list[float]]], marks: list[float]) -> bool:
+    return all(value >= mark for value, mark in zip(await read(), marks, strict=True))
