@@ -15,6 +15,8 @@ from typing import Any
 from protocol import encode_event
 from server.bus.port import Bus, BusListener
 
+CLAIMS_PURGE_MIN = 4096
+
 
 class _Board:
     """A sorted set: members ordered by score descending, then by member id."""
@@ -51,6 +53,7 @@ class MemoryBus(Bus):
         self._boards: dict[str, _Board] = defaultdict(_Board)
         self._chat: deque[dict[str, Any]] = deque()
         self._claims: dict[str, float] = {}
+        self._claims_purge_at = CLAIMS_PURGE_MIN
         self._counts: dict[str, tuple[int, int]] = {}
         self.local_sockets: Callable[[], int] = lambda: 0
         self.stats: Callable[[], dict[str, Any]] = dict
@@ -141,6 +144,11 @@ class MemoryBus(Bus):
         if expires is not None and expires > now:
             return False
         self._claims[key] = now + ttl_seconds
+        if len(self._claims) >= self._claims_purge_at:
+            # Energy ticks and combat rounds claim a new key each time: forget the lapsed ones, as Redis expires
+            # them, at a cost that stays constant per claim (the next purge waits for the table to double).
+            self._claims = {k: at for k, at in self._claims.items() if at > now}
+            self._claims_purge_at = max(CLAIMS_PURGE_MIN, 2 * len(self._claims))
         return True
 
     async def release(self, key: str) -> None:
