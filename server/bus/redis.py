@@ -67,6 +67,12 @@ return seqs
 """
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Consume the outcome of a command nobody awaits (the flusher already logged a failure)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _seq_key(player_id: str) -> str:
     return f"{P}seq:{player_id}"
 
@@ -379,10 +385,16 @@ class RedisBus(Bus):
         await self._send(lambda pipe: pipe.publish(channel, b"C" + orjson.dumps(message)))
 
     async def claim_once(self, key: str, ttl_seconds: int) -> bool:
-        return bool(await self.redis.set(f"{P}claim:{key}", self.node_id, nx=True, ex=ttl_seconds))
+        name = f"{P}claim:{key}"
+        if not self._connected:  # down or recovering: a command of its own, which fails at once or goes ahead
+            return bool(await self.redis.set(name, self.node_id, nx=True, ex=ttl_seconds))
+        # Pipelined with the node's other bus traffic: every keyed command claims its key, and a command of its own
+        # costs several times the CPU of one in a batch.
+        return bool(await self._send(lambda pipe: pipe.set(name, self.node_id, nx=True, ex=ttl_seconds)))
 
     async def release(self, key: str) -> None:
-        await self.redis.delete(f"{P}claim:{key}")
+        # Not awaited: the claim only has to be gone before a twin looks again, and batches keep their order.
+        self._queue(lambda pipe: pipe.delete(f"{P}claim:{key}")).add_done_callback(_retrieve)
 
     async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
