@@ -6,11 +6,18 @@ it received. The node runs with a large starting balance (`start_val`) so nobody
 `--duration` s the node is stopped and `valgame admin audit` must pass on its database (balances = ledger,
 every item owned once).
 
+What idempotency keys cost: with `--idem`, every `market.buy` and `market.list` carries a unique `idem` key, so
+the node first claims it on the bus (then releases it) and commits an idempotency record with the trade. `--bus
+redis` runs the node on a real redis-server (pinned to the server core; its CPU is reported apart) instead of the
+in-process bus, where a claim is two more bus commands (SET NX EX, then DEL, pipelined with the node's other bus
+traffic) instead of a dict operation.
+
 References in the same run: the bare echo's request/reply rate with the same number of clients (the transport
 ceiling) and raw SQLite doing a trade's writes (two player rows of the node's size, a listing, two ledger lines)
 in one transaction per trade, in a loop (the storage ceiling). python-socketio has no storage to compare.
 
     python -m bench.bench_trades --players 40 --duration 10 --runs 3
+    python -m bench.bench_trades --players 40 --duration 10 --runs 3 --bus redis --idem
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from bench.common import (
     ratio,
     record,
     register_players,
+    start_redis,
     start_valgame,
     stop_node,
 )
@@ -78,14 +86,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-trades", type=int, default=200_000)
+    parser.add_argument("--idem", action="store_true", help="Every market.buy and market.list carries an idem key.")
+    parser.add_argument("--bus", choices=("memory", "redis"), default="memory",
+                        help="The node's bus: in-process, or a real redis-server started for the run.")
     args = parser.parse_args()
+    print(f"mode: idem {args.idem}, bus {args.bus}", flush=True)
 
-    echo = Reference("bench.reference_echo")
+    redis = start_redis("trades") if args.bus == "redis" else None
+    bus = {"bus": redis.url} if redis is not None else {}
+    echo = None
     runs: list[dict[str, float]] = []
     audits: list[dict[str, object]] = []
     try:
+        echo = Reference("bench.reference_echo")
         for run in range(args.runs):
-            node = start_valgame("trades", game={"start_val": 1_000_000})
+            node = start_valgame("trades", game={"start_val": 1_000_000}, **bus)
             try:
                 tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, args.players))]
                 with Swarm(1, GENERATOR_CPUS) as swarm:
@@ -93,8 +108,13 @@ def main() -> None:
                                         count=args.players, tokens=tokens)[0]
                     assert opened["opened"] == args.players, opened
                     meter = CpuMeter([node.proc.pid])
-                    out = swarm.call("trade", duration=args.duration, max_trades=args.max_trades)[0]
+                    redis_meter = CpuMeter([redis.proc.pid]) if redis is not None and redis.proc else None
+                    out = swarm.call("trade", duration=args.duration, max_trades=args.max_trades,
+                                     keyed=args.idem)[0]
                     server_cores = meter.cores()
+                    redis_cores = redis_meter.cores() if redis_meter is not None else 0.0
+                    if "error" in out:
+                        raise SystemExit(f"trade: {out}")
                 with Swarm(1, GENERATOR_CPUS) as swarm:
                     swarm.call("open", kind="echo", host="127.0.0.1", port=echo.port, count=args.players)
                     ceiling = swarm.call("loop", command={"type": "market.buy", "data": {"listing": "L_0"}},
@@ -115,19 +135,24 @@ def main() -> None:
             raw = sqlite_ceiling(3.0, state_bytes)
             figures = {"trades_per_s": out["trades"] / out["wall"], "lists_per_s": out["lists"] / out["wall"],
                        "buy_p50_ms": percentile(lat, 50), "buy_p99_ms": percentile(lat, 99),
-                       "server_cores": server_cores, "generator_cores": out["cpu"] / out["wall"],
+                       "server_cores": server_cores, "redis_cores": redis_cores,
+                       "generator_cores": out["cpu"] / out["wall"], "idem_keys": out["idem_keys"],
                        "echo_cmd_per_s": ceiling["commands"] / ceiling["window"], "sqlite_tx_per_s": raw,
                        "audit_exit": audit.returncode}
             runs.append(figures)
-            print(f"run {run}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()),
-                  out["refusals"], audits[-1], flush=True)
+            print(f"run {run} (idem {args.idem}, bus {args.bus}): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()), out["refusals"], audits[-1], flush=True)
     finally:
-        echo.stop()
+        if echo is not None:
+            echo.stop()
+        if redis is not None:
+            redis.stop()
     med = {k: median(r[k] for r in runs) for k in runs[0]}
     # A trade is two commands (buy, then list the item again); compare commands with the echo's.
     med["ratio_commands_vs_echo"] = ratio(med["trades_per_s"] + med["lists_per_s"], med["echo_cmd_per_s"])
     med["ratio_trades_vs_sqlite"] = ratio(med["trades_per_s"], med["sqlite_tx_per_s"])
-    record("trades", {"players": args.players, "duration": args.duration, "runs": args.runs, "results": med,
+    record("trades", {"players": args.players, "duration": args.duration, "runs": args.runs, "idem": args.idem,
+                      "bus": args.bus, "results": med,
                       "audits": audits, "audit_passed": all(a["exit"] == 0 for a in audits)})
 
 

@@ -33,9 +33,12 @@ def ratio(a: Any, b: Any) -> float:
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
     latest: dict[str, dict[str, Any]] = {}
+    trades: dict[tuple[str, bool], dict[str, Any]] = {}  # by (bus, idem keys): the default mode first
     for line in path.read_text().splitlines():
         entry = json.loads(line)
         latest[entry["bench"]] = entry
+        if entry["bench"] == "trades":
+            trades[(entry.get("bus", "memory"), entry.get("idem", False))] = entry
     rows = ["| figure | Valgame node | bare echo (ceiling) | python-socketio | node / echo | node / socketio |",
             "|---|---|---|---|---|---|"]
     if "idle" in latest:
@@ -64,10 +67,11 @@ def main() -> None:
                         f"| {f(r['ratio_vs_echo'], 2)} | {f(r['ratio_vs_socketio'], 2)} |")
             rows.append(f"| ... delivery p50 / p99 / last (ms) | "
                         f"{cells((v, e, s), ('p50_ms', 'p99_ms', 'last_ms'))} | | |")
-    if "trades" in latest:
-        r = latest["trades"]["results"]
-        rows.append(f"| trades/s (SQLite, {latest['trades']['players']} traders), audit "
-                    f"{'passed' if latest['trades']['audit_passed'] else 'FAILED'} | {f(r['trades_per_s'])} "
+    for (bus, idem), entry in sorted(trades.items(), key=lambda item: (item[0] != ("memory", False), item[0])):
+        r = entry["results"]
+        mode = "" if (bus, idem) == ("memory", False) else f", {bus} bus{', idem keys' if idem else ''}"
+        rows.append(f"| trades/s (SQLite{mode}, {entry['players']} traders), audit "
+                    f"{'passed' if entry['audit_passed'] else 'FAILED'} | {f(r['trades_per_s'])} "
                     f"(+ {f(r['lists_per_s'])} lists/s) | {f(r['echo_cmd_per_s'])} commands/s; raw SQLite "
                     f"{f(r['sqlite_tx_per_s'])} tx/s | n/a (no storage) | "
                     f"{f(r['ratio_commands_vs_echo'], 2)} (commands); {f(r['ratio_trades_vs_sqlite'], 2)} "

@@ -67,14 +67,17 @@ class Peer(WSClient):
         self.sent_at = 0.0
 
     # --- set-up calls (one outstanding at a time) ---------------------------------------------------------------
-    def call(self, type_: str, data: dict[str, Any] | None = None) -> asyncio.Future[bytes]:
+    def call(self, type_: str, data: dict[str, Any] | None = None, idem: str | None = None) -> asyncio.Future[bytes]:
         waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         n = next(self._ids)
         if self.kind == "socketio":
             self.send(b"42" + str(n).encode() + orjson.dumps([type_, data or {}]))
         else:
-            self.send(orjson.dumps({"id": n, "type": type_, "data": data or {}}))
+            frame = {"id": n, "type": type_, "data": data or {}}
+            if idem is not None:
+                frame["idem"] = idem
+            self.send(orjson.dumps(frame))
         return waiter
 
     def _resolve(self, payload: bytes) -> None:
@@ -354,18 +357,25 @@ class Worker:
                 "delivered_per_s": len(latencies) / max(1e-9, last - start), "capped_seconds": capped,
                 "cpu": time.process_time() - cpu, "wall": perf() - start, "lost_sockets": self.lost}
 
-    async def op_trade(self, duration: float, max_trades: int, group: str = "main") -> dict[str, Any]:
+    async def op_trade(self, duration: float, max_trades: int, group: str = "main",
+                       keyed: bool = False) -> dict[str, Any]:
         """Each socket (one player each) lists its items, then loops: buy another player's listing, list what it
-        received. Bounded by time and count. Returns successful trades (buys), listings, refusals by code."""
+        received. Bounded by time and count. Returns successful trades (buys), listings, refusals by code.
+        With `keyed`, every `market.list` and `market.buy` carries a unique `idem` key (`t<socket>-<n>`)."""
         peers = self.group(group)
         pool: list[tuple[str, int]] = []  # (listing, seller index)
         refusals: dict[str, int] = defaultdict(int)
         counts = {"trades": 0, "lists": 0}
         latencies: list[float] = []
+        keys = itertools.count()
         cpu = time.process_time()
 
+        def command(peer: Peer, index: int, type_: str, data: dict[str, Any]) -> asyncio.Future[bytes]:
+            return peer.call(type_, data, f"t{index}-{next(keys)}" if keyed else None)
+
         async def sell(peer: Peer, index: int, item: str) -> None:
-            reply = orjson.loads(await asyncio.wait_for(peer.call("market.list", {"item": item, "price": 5}), 30))
+            reply = orjson.loads(await asyncio.wait_for(command(peer, index, "market.list",
+                                                                {"item": item, "price": 5}), 30))
             if reply["ok"]:
                 counts["lists"] += 1
                 pool.append((reply["data"]["listing"], index))
@@ -384,7 +394,8 @@ class Worker:
                     continue
                 listing, _ = pool.pop(offers[len(offers) // 2])
                 t0 = perf()
-                reply = orjson.loads(await asyncio.wait_for(peer.call("market.buy", {"listing": listing}), 30))
+                reply = orjson.loads(await asyncio.wait_for(command(peer, index, "market.buy", {"listing": listing}),
+                                                            30))
                 if reply["ok"]:
                     latencies.append(perf() - t0)
                     counts["trades"] += 1
@@ -397,7 +408,7 @@ class Worker:
         await asyncio.gather(*(trader(i, p) for i, p in enumerate(peers)))
         wall = perf() - start
         return {**counts, "wall": wall, "refusals": dict(refusals), "cpu": time.process_time() - cpu,
-                "lat_us": [int(x * 1e6) for x in latencies]}
+                "lat_us": [int(x * 1e6) for x in latencies], "idem_keys": next(keys) if keyed else 0}
 
     async def op_close(self) -> dict[str, Any]:
         for peer in self.peers:
