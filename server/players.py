@@ -177,8 +177,8 @@ class Players:
                 async with asyncio.timeout(BUS_CALL_SECONDS):
                     if await self.bus.claim_once(key, self.idem_claim_seconds):
                         return True
-            except Exception:  # whatever the adapter raises when it cannot reach its server
-                log.warning("idem claim unavailable; going ahead unclaimed", exc_info=True)
+            except Exception as exc:  # whatever the adapter raises when it cannot reach its server
+                log.warning("idem claim unavailable; going ahead unclaimed", extra={"error": repr(exc)})
                 return False
             if time.monotonic() >= deadline:
                 return False
@@ -188,8 +188,8 @@ class Players:
         try:
             async with asyncio.timeout(BUS_CALL_SECONDS):
                 await self.bus.release(key)
-        except Exception:  # the claim expires by itself
-            log.warning("idem claim not released", exc_info=True)
+        except Exception as exc:  # the claim lapses by itself
+            log.warning("idem claim not released", extra={"error": repr(exc)})
 
     async def _transact(self, player_id: str, plan: Planner, idem: Idem | None) -> Reply:
         for _ in range(MAX_ATTEMPTS):
