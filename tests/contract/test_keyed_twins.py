@@ -22,7 +22,7 @@ from server.game.errors import GameError
 from server.game.outcome import Outcome, RuleContext
 from server.hub import Hub
 from server.metrics import Metrics
-from server.players import Idem, Plan, Planner, Players
+from server.players import Idem, Plan, Planner, Players, make_id
 from server.statecache import StateCache
 from tests.support.redis import RedisProcess
 
@@ -61,8 +61,8 @@ async def nodes(request: pytest.FixtureRequest, make_storage: Callable[[], Stora
 
 
 async def new_player(players: Players, name: str) -> str:
-    player_id = f"p_{name}_{time.monotonic_ns()}"
-    await players.create(Account(player_id, f"{name}{time.monotonic_ns()}", f"{player_id}@example.test", "x"))
+    player_id = make_id("p")
+    await players.create(Account(player_id, f"{name}-{player_id}", f"{player_id}@example.test", "x"))
     return player_id
 
 

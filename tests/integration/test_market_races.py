@@ -168,8 +168,11 @@ async def test_concurrent_retries_of_one_key_apply_once(node: ServerProcess, poo
 async def test_a_retry_racing_its_original_gets_the_original_reply(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process, with the interleaving forced: the retry looks up its key before the original commits and reads
-    the listing after. It must answer with the original's reply, not with "listing sold"."""
-    node = Node(Settings(data_dir=str(tmp_path), jwt_secret=DEFAULT_JWT_SECRET))
+    the listing after. It must answer with the original's reply, not with "listing sold".
+
+    The retry holds the key's claim while it is stalled, so the original waits for the claim to lapse (1 s here)
+    and then goes ahead: what happens when a holder stalls longer than its claim, or the bus cannot be reached."""
+    node = Node(Settings(data_dir=str(tmp_path), jwt_secret=DEFAULT_JWT_SECRET, idem_claim_seconds=1))
     await node.start(serve=False)
     try:
         seller, buyer = (Account(make_id("p"), f"{role}{time.time_ns() % 10**9}", f"{role}@example.test", "-")
