@@ -6,12 +6,8 @@ from protocol.schema import Command, Event, Field
 
 TOPIC_PATTERN = r"market|chat:global|ranking:(points|level|wealth|points:\d{4}-W\d{2})"
 ID = r"[A-Za-z0-9_-]{1,64}"
-BOARD_PATTERN = r"points|level|wealth|points:\d{4}-W\d{2}"
-
-PLAYER_EXAMPLE = {
-    "id": "p_3kx9", "name": "ana", "val": 100, "evo": 2, "energy": 100, "energy_max": 100,
-    "next_energy_at": None, "role": "player", "unread": 0,
-}
+BOARDS = ("points", "level", "wealth")  # and the weekly `points:<ISO week>`, e.g. `points:2026-W48`
+BOARD_PATTERN = "|".join(BOARDS) + r"|points:\d{4}-W\d{2}"
 
 _commands: list[Command] = [
     # --- session -------------------------------------------------------------------------------------------------
@@ -25,31 +21,20 @@ _commands: list[Command] = [
                   fields=(Field("session", "str", "Session id from an earlier `auth` reply.", max=64),
                           Field("seq", "int", "Last event `seq` received.", min=0))),
         ),
-        example={"token": "eyJhbGciOi...", "resume": {"session": "s_b1f0", "seq": 41}},
-        reply={"player": PLAYER_EXAMPLE, "session": "s_b1f0", "node": "node-7c2e", "protocol": 1,
-               "server_time": 1764400000.25, "seq": 41, "resumed": True},
     ),
     Command("ping", "session", "Round-trip check; `echo` (if sent) comes back.",
             fields=(Field("echo", "str", "Anything up to 60,000 characters.", required=False, max=60000),),
-            example={"echo": "hi"}, reply={"echo": "hi", "server_time": 1764400000.25}),
-    Command("state.get", "session", "The player's state summary.",
-            reply={"player": PLAYER_EXAMPLE}),
+            read_only=True),
+    Command("state.get", "session", "The player's state summary.", read_only=True),
     Command("sub.add", "session", "Subscribe this connection to a broadcast topic.",
             fields=(Field("topic", "str", "`market`, `chat:global` or `ranking:<board>`.", pattern=TOPIC_PATTERN),),
-            example={"topic": "market"}, reply={"topic": "market"}),
+            read_only=True),
     Command("sub.remove", "session", "Unsubscribe this connection from a topic.",
-            fields=(Field("topic", "str", "A topic given to `sub.add`.", pattern=TOPIC_PATTERN),),
-            example={"topic": "market"}, reply={"topic": "market"}),
+            fields=(Field("topic", "str", "A topic given to `sub.add`.", pattern=TOPIC_PATTERN),), read_only=True),
 ]
 
 _events: list[Event] = []
 
-CHARACTER_EXAMPLE = {
-    "id": "c_91ab", "base": "vision-espectral", "rank": "D", "level": 3, "stage": 1, "xp": 40, "xp_next": 300,
-    "hp": 38, "hp_max": 40, "atk": 19, "def": 9, "wounded": False, "equipment": {}, "buffs": [],
-}
-ITEM_EXAMPLE = {"id": "i_5d2c", "code": "pocion-vida-menor", "kind": "consumable", "uses": 1}
-WALLET_EXAMPLE = {"val": 96, "evo": 2}
 GAME_ERRORS = ("not_found", "in_combat", "character_wounded", "insufficient_funds", "insufficient_energy")
 
 
@@ -60,50 +45,42 @@ def _character_field(doc: str = "Id of one of your characters.") -> Field:
 _commands += [
     # --- characters and items ------------------------------------------------------------------------------------
     Command("catalog.get", "characters", "The game catalog: characters, ranks, items, dungeons, and the settings.",
-            reply={"version": 1, "characters": {"vision-espectral": {"atk": 10, "hp": 20, "def": 5}}, "...": "..."}),
-    Command("character.list", "characters", "Your characters with their effective stats.",
-            reply={"characters": [CHARACTER_EXAMPLE]}),
+            read_only=True),
+    Command("character.list", "characters", "Your characters with their effective stats.", read_only=True),
     Command("inventory.get", "characters", "Your free inventory (equipped items are shown on their character).",
-            reply={"items": [ITEM_EXAMPLE], "limits": {"characters": 50, "equipment": 20, "consumables": 50}}),
+            read_only=True),
     Command("character.heal", "characters",
             "Restore full HP for ceil((max - current) / 10) x 2 VAL and 2 energy. Not for a wounded character.",
-            fields=(_character_field(),), example={"character": "c_91ab"},
-            reply={"character": CHARACTER_EXAMPLE, "cost": 2, **WALLET_EXAMPLE}, changes_state=True,
+            fields=(_character_field(),), changes_state=True,
             errors=(*GAME_ERRORS, "conflict")),
     Command("character.revive", "characters", "Bring a wounded character back to full HP for 50 VAL.",
-            fields=(_character_field(),), example={"character": "c_91ab"},
-            reply={"character": CHARACTER_EXAMPLE, **WALLET_EXAMPLE}, changes_state=True,
+            fields=(_character_field(),), changes_state=True,
             errors=("not_found", "conflict", "insufficient_funds", "in_combat")),
     Command("character.evolve", "characters",
             "Raise the stage: to 2 at level 40 (1,000 VAL + 1 EVO), to 3 at level 100 (3,000 VAL + 1 EVO); "
             "10 energy.",
-            fields=(_character_field(),), example={"character": "c_91ab"},
-            reply={"character": CHARACTER_EXAMPLE, **WALLET_EXAMPLE}, changes_state=True,
+            fields=(_character_field(),), changes_state=True,
             errors=(*GAME_ERRORS, "level_too_low", "conflict")),
     Command("character.equip", "characters",
             "Wear an equipment item from the inventory (one per slot; the slot's previous item returns).",
             fields=(_character_field(), Field("item", "str", "Id of an equipment item in your inventory.",
                                               pattern=ID)),
-            example={"character": "c_91ab", "item": "i_77f0"}, reply={"character": CHARACTER_EXAMPLE},
             changes_state=True, errors=("not_found", "level_too_low", "in_combat", "conflict", "inventory_full")),
     Command("character.unequip", "characters", "Take an item off back into the inventory.",
             fields=(_character_field(), Field("slot", "str", "The slot to empty.",
                                               choices=("weapon", "armor", "shield", "ring"))),
-            example={"character": "c_91ab", "slot": "weapon"}, reply={"character": CHARACTER_EXAMPLE},
             changes_state=True, errors=("not_found", "in_combat", "inventory_full")),
     Command("item.use", "characters",
             "Use one use of a consumable on a character (instant HP effects, or a timed buff).",
             fields=(Field("item", "str", "Id of a consumable in your inventory.", pattern=ID),
-                    _character_field("The character that receives the effect.")),
-            example={"item": "i_5d2c", "character": "c_91ab"},
-            reply={"character": CHARACTER_EXAMPLE, "item": {**ITEM_EXAMPLE, "uses": 0}}, changes_state=True,
+                    _character_field("The character that receives the effect.")), changes_state=True,
             errors=("not_found", "character_wounded", "in_combat", "conflict")),
     Command("evo.buy", "characters", "Buy EVO crystals for 100 VAL each.",
-            fields=(Field("count", "int", "How many crystals.", min=1, max=100),), example={"count": 1},
-            reply=WALLET_EXAMPLE, changes_state=True, errors=("insufficient_funds",)),
+            fields=(Field("count", "int", "How many crystals.", min=1, max=100),), changes_state=True,
+            errors=("insufficient_funds",)),
     # --- energy --------------------------------------------------------------------------------------------------
     Command("energy.get", "energy", "Current energy; `next_at` is when the next point arrives (null at max).",
-            reply={"energy": 57, "max": 100, "next_at": 1764400000.5}),
+            read_only=True),
     # --- combat --------------------------------------------------------------------------------------------------
     Command("combat.start", "combat",
             "Enter a dungeon with 1 to 3 of your characters for 5 energy. In `auto` mode the server attacks every "
@@ -111,8 +88,6 @@ _commands += [
             fields=(Field("dungeon", "str", "Dungeon id from the catalog.", pattern=ID),
                     Field("team", "list", "Character ids.", items="str", min=1, max=3),
                     Field("mode", "str", "Who acts.", choices=("auto", "manual"), required=False)),
-            example={"dungeon": "cueva-goblins", "team": ["c_91ab"], "mode": "auto"},
-            reply={"combat": "k_0c1d", "state": {"dungeon": "cueva-goblins", "round": 0, "monster_hp": 40}},
             changes_state=True,
             errors=("not_found", "in_combat", "character_wounded", "level_too_low", "insufficient_energy",
                     "bad_request")),
@@ -121,87 +96,52 @@ _commands += [
                     Field("action", "str", "What the team does.", choices=("attack", "defend", "item", "flee")),
                     Field("item", "str", "Consumable id, for `item`.", required=False, pattern=ID),
                     Field("target", "str", "Team member id, for `item`.", required=False, pattern=ID)),
-            example={"combat": "k_0c1d", "action": "attack"},
-            reply={"round": {"round": 1, "team_action": "attack", "damage_dealt": 14, "monster_hp": 26}},
             changes_state=True, errors=("not_found", "conflict", "bad_request")),
     Command("combat.state", "combat", "The running combat (after a reconnect, to continue it), or null.",
-            reply={"combat": {"id": "k_0c1d", "dungeon": "cueva-goblins", "round": 2, "mode": "manual",
-                              "monster_hp": 12, "team_hp": {"c_91ab": 30}, "deadline": 1764400030.0}}),
+            read_only=True),
     # --- rankings ------------------------------------------------------------------------------------------------
     Command("ranking.top", "rankings", "The best N of a board (`points`, `points:<ISO week>`, `level`, `wealth`).",
             fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),
-                    Field("limit", "int", "How many (default 10).", required=False, min=1, max=100)),
-            example={"board": "points", "limit": 3},
-            reply={"board": "points", "entries": [{"rank": 1, "player": "p_3kx9", "name": "ana", "score": 120}]}),
+                    Field("limit", "int", "How many (default 10).", required=False, min=1, max=100)), read_only=True),
     Command("ranking.me", "rankings", "Your rank and score on a board (rank null when not on it).",
-            fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),),
-            example={"board": "points"}, reply={"board": "points", "rank": 7, "score": 40}),
+            fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),), read_only=True),
     Command("ranking.around", "rankings", "The players just above and below you.",
             fields=(Field("board", "str", "Board name.", pattern=BOARD_PATTERN),
                     Field("radius", "int", "How many on each side (default 5).", required=False, min=1, max=50)),
-            example={"board": "points", "radius": 1},
-            reply={"board": "points", "entries": [{"rank": 6, "player": "p_a", "name": "bo", "score": 50},
-                                                  {"rank": 7, "player": "p_3kx9", "name": "ana", "score": 40},
-                                                  {"rank": 8, "player": "p_c", "name": "cy", "score": 30}]}),
+            read_only=True),
     # --- chat ----------------------------------------------------------------------------------------------------
     Command("chat.send", "chat", "Say something on global chat (subscribers of `chat:global` receive it).",
             fields=(Field("text", "str", "1 to 500 characters.", min=1, max=500),),
-            example={"text": "anyone for the goblin cave?"}, reply={"id": "m_11aa", "at": 1764400000.25},
             errors=("rate_limited", "bad_request")),
     Command("chat.whisper", "chat", "A private message to one player, by name.",
             fields=(Field("to", "str", "The player's name.", max=24), Field("text", "str", "1 to 500 characters.",
                                                                            min=1, max=500)),
-            example={"to": "bo", "text": "gg"}, reply={"id": "m_11ab", "at": 1764400000.25},
             errors=("not_found", "rate_limited", "bad_request")),
     Command("chat.history", "chat", "The last global messages (at most 100), oldest first.",
-            fields=(Field("limit", "int", "How many (default 100).", required=False, min=1, max=100),),
-            example={"limit": 2},
-            reply={"messages": [{"id": "m_11aa", "from": "ana", "text": "hi", "at": 1764400000.25}]}),
+            fields=(Field("limit", "int", "How many (default 100).", required=False, min=1, max=100),), read_only=True),
     # --- notifications --------------------------------------------------------------------------------------------
     Command("notification.list", "notifications", "Your notifications, newest first, and the unread count.",
             fields=(Field("unread_only", "bool", "Only the unread ones.", required=False),
-                    Field("limit", "int", "How many (default 50).", required=False, min=1, max=100)),
-            example={"unread_only": True},
-            reply={"notifications": [{"id": "n_1", "kind": "level_up", "data": {"character": "c_91ab", "level": 4},
-                                      "at": 1764400000.25, "read": False}], "unread": 1}),
+                    Field("limit", "int", "How many (default 50).", required=False, min=1, max=100)), read_only=True),
     Command("notification.read", "notifications", "Mark notifications read (all of them when `ids` is absent).",
-            fields=(Field("ids", "list", "Notification ids.", required=False, items="str", max=100),),
-            example={"ids": ["n_1"]}, reply={"marked": 1, "unread": 0}),
+            fields=(Field("ids", "list", "Notification ids.", required=False, items="str", max=100),)),
 ]
 
 _events += [
-    Event("wallet.updated", "characters", "Your VAL or EVO changed.", example=WALLET_EXAMPLE),
+    Event("wallet.updated", "characters", "Your VAL or EVO changed."),
     Event("energy.updated", "energy",
-          "Your energy changed (a spend, or a regeneration point while below max), within a second of it.",
-          example={"energy": 57, "max": 100, "next_at": 1764400000.5}),
-    Event("combat.started", "combat", "A combat began.",
-          example={"combat": "k_0c1d", "dungeon": "cueva-goblins", "mode": "auto", "team": ["c_91ab"],
-                   "monster": {"hp": 40, "atk": 8, "def": 3}}),
-    Event("combat.round", "combat", "One resolved round, in order.",
-          example={"combat": "k_0c1d", "round": 1, "team_action": "attack", "monster_action": "attack",
-                   "damage_dealt": 14, "crit": False, "missed": False, "monster_missed": False,
-                   "damage_taken": {"c_91ab": 4}, "monster_hp": 26, "team_hp": {"c_91ab": 36}}),
-    Event("combat.ended", "combat", "The combat's outcome and rewards.",
-          example={"combat": "k_0c1d", "outcome": "win", "xp": {"c_91ab": 50}, "level_ups": {}, "val": 10,
-                   "drops": [ITEM_EXAMPLE], "drops_lost": [], "recruited": None,
-                   "dungeon": {"id": "cueva-goblins", "level": 1, "points": 45}, "streak": 1}),
+          "Your energy changed (a spend, or a regeneration point while below max), within a second of it."),
+    Event("combat.started", "combat", "A combat began."),
+    Event("combat.round", "combat", "One resolved round, in order."),
+    Event("combat.ended", "combat", "The combat's outcome and rewards."),
     Event("ranking.updated", "rankings", "A board you subscribed to (`ranking:<board>`) changed.",
-          example={"board": "points", "player": "p_3kx9", "name": "ana", "score": 130}, topic="ranking:points"),
+          topic="ranking:points"),
     Event("chat.message", "chat", "A global message (topic `chat:global`) or a whisper to you (personal).",
-          example={"id": "m_11aa", "from": "ana", "text": "hi", "at": 1764400000.25, "channel": "global"},
           topic="chat:global"),
-    Event("character.lost", "characters", "Characters wounded for 24 h without revive were lost.",
-          example={"characters": ["c_91ab"]}),
-    Event("notification.new", "notifications", "A new notification, with your unread count.",
-          example={"id": "n_1", "kind": "level_up", "data": {"character": "c_91ab", "level": 4},
-                   "at": 1764400000.25, "unread": 1}),
+    Event("character.lost", "characters", "Characters wounded for 24 h without revive were lost."),
+    Event("notification.new", "notifications", "A new notification, with your unread count."),
 ]
 
-LISTING_EXAMPLE = {
-    "id": "L_8f2a", "status": "active", "price": 120, "kind": "equipment", "code": "espada-de-acero", "rank": "C",
-    "level": 10, "featured": False, "created_at": 1764400000.25, "expires_at": 1765004800.25, "seller": "ana",
-    "seller_id": "p_3kx9", "item": {"id": "i_77f0", "code": "espada-de-acero", "kind": "equipment", "uses": 1},
-}
 LISTING_ID = Field("listing", "str", "Listing id.", pattern=ID)
 
 _commands += [
@@ -214,23 +154,19 @@ _commands += [
                     Field("character", "str", "Character id (or give `item`).", required=False, pattern=ID),
                     Field("price", "int", "Price in VAL.", min=1, max=1_000_000),
                     Field("featured", "bool", "Show first in browse, for 100 VAL.", required=False)),
-            example={"item": "i_77f0", "price": 120},
-            reply={"listing": "L_8f2a", "view": LISTING_EXAMPLE}, changes_state=True,
+            changes_state=True,
             errors=("bad_request", "not_found", "in_combat", "character_wounded", "conflict", "insufficient_funds")),
     Command("market.buy", "market",
             "Buy a listing: you pay the price, the seller receives it less 5 % tax. Exactly one buyer wins.",
-            fields=(LISTING_ID,), example={"listing": "L_8f2a"},
-            reply={"val": 880, "listing": "L_8f2a", "price": 120, "kind": "equipment",
-                   "received": {"id": "i_77f0", "code": "espada-de-acero", "kind": "equipment", "uses": 1}},
+            fields=(LISTING_ID,),
             changes_state=True,
             errors=("not_found", "conflict", "forbidden", "insufficient_funds", "inventory_full")),
     Command("market.cancel", "market", "Withdraw your listing; the goods come back (room needed).",
-            fields=(LISTING_ID,), example={"listing": "L_8f2a"}, reply={"val": 880, "listing": "L_8f2a"},
+            fields=(LISTING_ID,),
             changes_state=True, errors=("not_found", "forbidden", "conflict", "inventory_full")),
     Command("market.mine", "market", "Your listings (active by default), newest first.",
             fields=(Field("status", "str", "Which ones.", required=False,
-                          choices=("active", "sold", "cancelled", "expired")),),
-            example={}, reply={"listings": [LISTING_EXAMPLE]}),
+                          choices=("active", "sold", "cancelled", "expired")),), read_only=True),
     Command("market.browse", "market",
             "Active listings, featured first, with filters, a sort and cursor pagination (`next` is null on the "
             "last page).",
@@ -247,18 +183,14 @@ _commands += [
                     Field("order", "str", "Direction (default: price asc, newest and level desc).", required=False,
                           choices=("asc", "desc")),
                     Field("cursor", "str", "`next` of the previous page.", required=False, max=512),
-                    Field("limit", "int", "Page size (default 20).", required=False, min=1, max=100)),
-            example={"kind": "equipment", "sort": "price", "limit": 20},
-            reply={"listings": [LISTING_EXAMPLE], "next": "WzAsMTIwLCJMXzhmMmEiXQ"}),
+                    Field("limit", "int", "Page size (default 20).", required=False, min=1, max=100)), read_only=True),
 ]
 
 _events += [
-    Event("market.listed", "market", "A new listing.", example=LISTING_EXAMPLE, topic="market"),
-    Event("market.sold", "market", "A listing was bought.",
-          example={"listing": "L_8f2a", "price": 120, "kind": "equipment", "code": "espada-de-acero",
-                   "seller": "ana", "buyer": "bo"}, topic="market"),
-    Event("market.cancelled", "market", "A listing was withdrawn.", example={"listing": "L_8f2a"}, topic="market"),
-    Event("market.expired", "market", "A listing expired; its goods went back.", example={"listing": "L_8f2a"},
+    Event("market.listed", "market", "A new listing.", topic="market"),
+    Event("market.sold", "market", "A listing was bought.", topic="market"),
+    Event("market.cancelled", "market", "A listing was withdrawn.", topic="market"),
+    Event("market.expired", "market", "A listing expired; its goods went back.",
           topic="market"),
 ]
 
@@ -268,28 +200,22 @@ _commands += [
             "a retried broadcast is shown once (the retry answers `duplicate: true`, `delivered: 0`).",
             fields=(Field("message", "str", "1 to 500 characters.", min=1, max=500),
                     Field("to", "str", "A player's name.", required=False, max=24),
-                    Field("key", "str", "Idempotency key of the broadcast.", required=False, max=64)),
-            example={"message": "Restart in 5 minutes", "key": "restart-1"},
-            reply={"delivered": 1834, "nodes": 2, "duplicate": False}, admin=True),
+                    Field("key", "str", "Idempotency key of the broadcast.", required=False, max=64)), admin=True),
     Command("ops.kick", "ops", "Close every socket of a player, on whatever node, with 4003.",
             fields=(Field("player", "str", "The player's name.", max=24),
-                    Field("reason", "str", "Shown as the close reason.", required=False, max=100)),
-            example={"player": "griefer"}, reply={"kicked": 2}, admin=True, errors=("not_found",)),
+                    Field("reason", "str", "Shown as the close reason.", required=False, max=100)), admin=True,
+            errors=("not_found",)),
     Command("ops.drain", "ops",
             "Drain a node (this one by default): it refuses new sockets, finishes in-flight commands, closes its "
             "sockets with 1012 and reports not ready.",
-            fields=(Field("node", "str", "Node id (from `ops.stats`).", required=False, max=64),),
-            example={"node": "node-7c2e"}, reply={"node": "node-7c2e", "draining": True}, admin=True,
+            fields=(Field("node", "str", "Node id (from `ops.stats`).", required=False, max=64),), admin=True,
             errors=("not_found",)),
-    Command("ops.stats", "ops", "Live nodes with their sockets, command rate and bus lag.",
-            reply={"nodes": {"node-7c2e": {"sockets": 912, "commands_per_second": 1530.5, "bus_lag_ms": 0.4,
-                                           "draining": False, "at": 1764400000.25}},
-                   "sockets": 912, "node": "node-7c2e"}, admin=True),
+    Command("ops.stats", "ops", "Live nodes with their sockets, command rate and bus lag.", admin=True),
 ]
 
 _events += [
     Event("ops.announcement", "ops", "An operator's announcement (every socket receives it; no subscription).",
-          example={"message": "Restart in 5 minutes", "at": 1764400000.25, "id": "restart-1"}, topic="ops"),
+          topic="ops"),
 ]
 
 COMMANDS: dict[str, Command] = {c.type: c for c in _commands}

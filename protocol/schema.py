@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 _KINDS: dict[str, tuple[type, ...]] = {
@@ -51,6 +51,65 @@ class Field:
         if self.pattern:
             parts.append(f"matches `{self.pattern}`")
         return ", ".join(parts)
+
+    def contract(self) -> dict[str, Any]:
+        """This field as protocol.json describes it: only the constraints that are set."""
+        out: dict[str, Any] = {"name": self.name, "type": self.kind, "required": self.required, "doc": self.doc}
+        for key in ("min", "max", "pattern", "items"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        if self.fields is not None:
+            out["fields"] = [f.contract() for f in self.fields]
+        return out
+
+    def json_schema(self) -> dict[str, Any]:
+        """This field as JSON Schema (draft 07, as AsyncAPI 3 embeds it), with the same limits `validate` checks."""
+        schema: dict[str, Any] = dict(_JSON_TYPES[self.kind])
+        schema["description"] = self.doc
+        low, high = ("minimum", "maximum") if self.kind in ("int", "number") else (
+            ("minItems", "maxItems") if self.kind == "list" else ("minLength", "maxLength"))
+        if self.min is not None and self.kind in ("int", "number", "str", "list"):
+            schema[low] = self.min
+        if self.max is not None and self.kind in ("int", "number", "str", "list"):
+            schema[high] = self.max
+        if self.choices is not None:
+            schema["enum"] = list(self.choices)
+        if self.pattern is not None:
+            schema["pattern"] = f"^(?:{self.pattern})$"  # `validate` matches the whole string
+        if self.kind == "list" and self.items is not None:
+            schema["items"] = dict(_JSON_TYPES[self.items])
+        if self.kind == "object" and self.fields is not None:
+            schema.update(object_schema(self.fields))
+        return schema
+
+
+# How each kind is written in JSON Schema; `id` is a frame id (string or integer).
+_JSON_TYPES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "number": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "list": {"type": "array"},
+    "object": {"type": "object"},
+    "id": {"type": ["string", "integer"]},
+}
+
+
+def object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
+    """The JSON Schema of an object holding exactly these fields (unknown ones are refused, as `validate` does)."""
+    properties: dict[str, Any] = {}
+    for f in fields:
+        properties[f.name] = f.json_schema()
+        if not f.required:  # `validate` takes null for an optional field as absent
+            kinds = properties[f.name]["type"]
+            properties[f.name]["type"] = [*(kinds if isinstance(kinds, list) else [kinds]), "null"]
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    required = [f.name for f in fields if f.required]
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def _check(spec: Field, value: Any, path: str) -> None:
@@ -101,17 +160,26 @@ def validate(fields: tuple[Field, ...], data: Any, prefix: str = "") -> dict[str
 
 @dataclass(frozen=True)
 class Command:
-    """A client-to-server message: its payload schema, an example of it and of its reply."""
+    """A client-to-server message and its payload schema. Its examples are captured from a running node
+    (protocol/examples.json, written by tests/contract/protocol_capture.py)."""
 
     type: str
     family: str
     summary: str
     fields: tuple[Field, ...] = ()
-    example: dict[str, Any] = field(default_factory=dict)
-    reply: dict[str, Any] = field(default_factory=dict)
     changes_state: bool = False  # accepts an `idem` key
     admin: bool = False
     errors: tuple[str, ...] = ()
+    # Changes nothing stored (reads, and subscriptions of this connection): a client may send it again after a
+    # reconnect without an `idem` key. A command that changes state is safe to resend only with its `idem` key.
+    read_only: bool = False
+
+    @property
+    def retry(self) -> str:
+        """When a client may resend it after losing the reply: `always`, `with_idem` or `never`."""
+        if self.read_only:
+            return "always"
+        return "with_idem" if self.changes_state else "never"
 
 
 @dataclass(frozen=True)
@@ -121,5 +189,16 @@ class Event:
     type: str
     family: str
     summary: str
-    example: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None  # set for broadcast topics; personal events carry `seq` instead
+
+
+@dataclass(frozen=True)
+class Body:
+    """The JSON body of an HTTP request beside the socket, validated by `validate` like a command's data."""
+
+    method: str
+    path: str
+    summary: str
+    fields: tuple[Field, ...] = ()
+    auth: str = "none"  # `none`, `bearer` (an access token) or `admin` (an operator's access token)
+    answers: str = ""  # the statuses and bodies it answers, for the docs

@@ -64,19 +64,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_docs(args: argparse.Namespace) -> int:
-    from protocol.docs import render_protocol
+def _game_facts() -> dict[str, Any]:
+    """The game's numbers a client shows, for protocol.json (protocol/ itself imports nothing of the server)."""
+    from server.game.catalog import CATALOG_VERSION, STARTING_CHARACTER, STARTING_ITEMS, catalog_as_dict
+    from server.game.config import DEFAULT_SETTINGS as game
 
-    text = render_protocol()
-    if args.check:
-        current = Path(args.output).read_text() if Path(args.output).exists() else ""
-        if current != text:
-            print(f"{args.output} is out of date: run `valgame docs`", file=sys.stderr)
-            return 1
-        return 0
-    Path(args.output).write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    catalog = catalog_as_dict(game)
+    base, rank = STARTING_CHARACTER
+    return {"catalog_version": CATALOG_VERSION, "ranks": catalog["ranks"], "slots": catalog["slots"],
+            "settings": game.to_dict(),
+            "starting_kit": {"val": game.start_val, "evo": game.start_evo, "characters": [{"base": base, "rank": rank}],
+                             "items": [{"code": code, "count": count} for code, count in STARTING_ITEMS]}}
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Write (or with --check compare) PROTOCOL.md, asyncapi.json beside it and the browser's protocol.json."""
+    from protocol.docs import render_artifacts
+
+    docs = Path(args.output).parent
+    paths = {"PROTOCOL.md": Path(args.output), "asyncapi.json": docs / "asyncapi.json",
+             "protocol.json": Path(__file__).parent / "static" / "protocol.json"}  # served at /protocol.json
+    stale = 0
+    for name, text in render_artifacts(_game_facts()).items():
+        path = paths[name]
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                print(f"{path} is out of date: run `valgame docs`", file=sys.stderr)
+                stale += 1
+            continue
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 1 if stale else 0
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
@@ -168,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_setting_flags(serve)
     serve.set_defaults(run=cmd_serve)
 
-    docs = commands.add_parser("docs", help="Write docs/PROTOCOL.md from the protocol's schemas.")
+    docs = commands.add_parser("docs", help="Write docs/PROTOCOL.md, docs/asyncapi.json and the browser's "
+                                                    "protocol.json from the protocol's schemas.")
     docs.add_argument("--output", default="docs/PROTOCOL.md")
     docs.add_argument("--check", action="store_true", help="Fail when the file differs from the schemas.")
     docs.set_defaults(run=cmd_docs)

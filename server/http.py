@@ -12,15 +12,14 @@ from starlette.responses import JSONResponse, Response
 
 from persistence import Account, Duplicate
 from protocol import ErrorCode
+from protocol.bodies import BODIES
 from protocol.messages import BOARD_PATTERN
+from protocol.schema import SchemaError, validate
 from server import ops
 from server.auth import AuthError, hash_password, verify_password
 from server.game.errors import GameError
 from server.node import Node
 from server.players import make_id
-
-USERNAME = re.compile(r"[a-z0-9_]{3,24}")
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
 
 
 class HttpError(Exception):
@@ -37,21 +36,22 @@ def node_of(request: Request) -> Node:
     return request.app.state.node
 
 
-async def json_body(request: Request, fields: dict[str, type]) -> dict[str, Any]:
-    """The request's JSON object with exactly these string fields (missing, extra or mistyped: 400)."""
+async def json_body(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request's JSON body, validated by the route's schema in protocol/bodies.py (the same `validate` as a
+    command's data): unknown, missing or mistyped fields are refused with 400 naming the field."""
+    raw = await request.body()
+    if empty_ok and not raw:
+        raw = b"{}"
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise HttpError(400, ErrorCode.BAD_REQUEST, "body is not valid JSON") from None
     if not isinstance(body, dict):
         raise HttpError(400, ErrorCode.BAD_REQUEST, "body must be a JSON object")
-    for key in body:
-        if key not in fields:
-            raise HttpError(400, ErrorCode.BAD_REQUEST, f"unknown field {str(key)[:64]}", field=str(key)[:64])
-    for key, kind in fields.items():
-        if not isinstance(body.get(key), kind):
-            raise HttpError(400, ErrorCode.BAD_REQUEST, f"{key} must be a {kind.__name__}", field=key)
-    return body
+    try:
+        return validate(BODIES[request.url.path].fields, body)
+    except SchemaError as exc:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, exc.message, field=exc.field[:64]) from None
 
 
 def client_address(request: Request) -> str:
@@ -60,14 +60,8 @@ def client_address(request: Request) -> str:
 
 async def register(request: Request) -> Response:
     node = node_of(request)
-    body = await json_body(request, {"username": str, "email": str, "password": str})
+    body = await json_body(request)
     name, email, password = body["username"], body["email"].strip().lower(), body["password"]
-    if not USERNAME.fullmatch(name):
-        raise HttpError(400, ErrorCode.BAD_REQUEST, "username must be 3-24 of a-z, 0-9 and _", field="username")
-    if not EMAIL.fullmatch(email):
-        raise HttpError(400, ErrorCode.BAD_REQUEST, "email is not valid", field="email")
-    if not 8 <= len(password) <= 256:
-        raise HttpError(400, ErrorCode.BAD_REQUEST, "password must be 8 to 256 characters", field="password")
     if await node.storage.account_by_name(name) is not None:
         raise HttpError(409, ErrorCode.CONFLICT, "username taken", field="username")
 
@@ -82,7 +76,7 @@ async def register(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     node = node_of(request)
-    body = await json_body(request, {"username": str, "password": str})
+    body = await json_body(request)
     name = body["username"][:64]
     address = client_address(request)
     wait = max(node.login_by_account.retry_after(name), node.login_by_address.retry_after(address))
@@ -109,7 +103,7 @@ async def _token_response(node: Node, account: Account, family: str | None = Non
 
 async def refresh(request: Request) -> Response:
     node = node_of(request)
-    body = await json_body(request, {"refresh_token": str})
+    body = await json_body(request)
     assert node.tokens is not None
     try:
         record = await node.tokens.rotate(body["refresh_token"])
@@ -128,7 +122,7 @@ async def refresh(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     node = node_of(request)
-    body = await json_body(request, {"refresh_token": str})
+    body = await json_body(request)
     header = request.headers.get("authorization", "")
     access = header[7:] if header.lower().startswith("bearer ") else None
     assert node.tokens is not None
@@ -225,41 +219,31 @@ async def _admin(request: Request) -> Node:
     return node
 
 
-async def _ops_call(request: Request, work: Any, fields: dict[str, type], required: tuple[str, ...]) -> Response:
-    """Run an ops action for an admin, mapping game errors to HTTP ones."""
+async def _ops_call(request: Request, work: Any) -> Response:
+    """Run an ops action for an admin, mapping game errors to HTTP ones. The body is the `ops.*` command's data."""
     node = await _admin(request)
-    body: dict[str, Any] = {}
-    if fields:
-        raw = await request.body()
-        body = orjson.loads(raw) if raw else {}
-        if not isinstance(body, dict):
-            raise HttpError(400, ErrorCode.BAD_REQUEST, "body must be a JSON object")
-        for key, value in body.items():
-            if key not in fields or not isinstance(value, fields[key]):
-                raise HttpError(400, ErrorCode.BAD_REQUEST, f"invalid field {str(key)[:64]}", field=str(key)[:64])
-        for key in required:
-            if key not in body:
-                raise HttpError(400, ErrorCode.BAD_REQUEST, f"missing field {key}", field=key)
+    body = await json_body(request, empty_ok=True) if request.url.path in BODIES else {}
     try:
         return JSONResponse(await work(node, body))
     except GameError as exc:
         status = {ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
-        raise HttpError(status, exc.code, exc.message, **exc.extra) from None
+        extra = dict(exc.extra)
+        if isinstance(extra.get("field"), str):  # a frame's `data.to` is the body's `to`
+            extra["field"] = extra["field"].removeprefix("data.")
+        raise HttpError(status, exc.code, exc.message, **extra) from None
 
 
 async def admin_broadcast(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.broadcast(node, b["message"][:500], b.get("to"), b.get("key")),
-                           {"message": str, "to": str, "key": str}, ("message",))
+    return await _ops_call(request, lambda node, b: ops.broadcast(node, b["message"], b.get("to"), b.get("key")))
 
 
 async def admin_kick(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason", "kicked")),
-                           {"player": str, "reason": str}, ("player",))
+    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason", "kicked")))
 
 
 async def admin_drain(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.drain(node, b.get("node")), {"node": str}, ())
+    return await _ops_call(request, lambda node, b: ops.drain(node, b.get("node")))
 
 
 async def admin_stats(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.stats(node), {}, ())
+    return await _ops_call(request, lambda node, b: ops.stats(node))

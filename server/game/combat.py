@@ -47,16 +47,16 @@ def start_combat(state: PlayerState, dungeon: str, team_ids: list[str], mode: st
         raise GameError(ErrorCode.IN_COMBAT, f"combat {s.combat.id} is still running", combat=s.combat.id)
     spec = DUNGEONS.get(dungeon) if isinstance(dungeon, str) else None
     if spec is None:
-        raise not_found("dungeon", dungeon, "dungeon")
+        raise not_found("dungeon", dungeon, "data.dungeon")
     if mode not in MODES:
-        raise bad_request("mode", f"mode must be one of {', '.join(MODES)}")
+        raise bad_request("data.mode", f"mode must be one of {', '.join(MODES)}")
     if not isinstance(team_ids, list | tuple) or not all(isinstance(i, str) for i in team_ids):
-        raise bad_request("team", "team must be a list of character ids")
+        raise bad_request("data.team", "team must be a list of character ids")
     if not settings.team_min <= len(team_ids) <= settings.team_max:
-        raise bad_request("team", f"a team has {settings.team_min} to {settings.team_max} characters")
+        raise bad_request("data.team", f"a team has {settings.team_min} to {settings.team_max} characters")
     if len(set(team_ids)) != len(team_ids):
-        raise bad_request("team", "a character cannot be twice in a team")
-    members = [require_character(s, i, "team") for i in team_ids]
+        raise bad_request("data.team", "a character cannot be twice in a team")
+    members = [require_character(s, i, "data.team") for i in team_ids]
     for member in members:
         require_not_wounded(member)
         if member.level < spec.min_level:
@@ -93,9 +93,9 @@ def resolve_round(state: PlayerState, action: str, ctx: RuleContext, item_id: st
         raise conflict("no combat is running")
     if combat_id is not None and combat_id != combat.id:
         # Ids are random, so another player's combat and one of ours that has ended look alike: neither is here.
-        raise not_found("running combat", combat_id, "combat")
+        raise not_found("running combat", combat_id, "data.combat")
     if action not in ACTIONS:
-        raise bad_request("action", f"action must be one of {', '.join(ACTIONS)}")
+        raise bad_request("data.action", f"action must be one of {', '.join(ACTIONS)}")
     spec = DUNGEONS[combat.dungeon]
     members = [c for c in (s.character(i) for i in combat.team) if c is not None]
     number = combat.round + 1
@@ -174,11 +174,11 @@ def _monster_attack(combat: Combat, miss_chance: float, living: list[Character],
 
 def _use_item_in_combat(s: PlayerState, combat: Combat, item_id: str | None, target_id: str | None,
                         ctx: RuleContext) -> dict[str, Any]:
-    item = require_free_item(s, item_id, "item")
-    target = require_id(target_id, "target")
+    item = require_free_item(s, item_id, "data.item")
+    target = require_id(target_id, "data.target")
     if target not in combat.team:
         if s.character(target) is None:
-            raise not_found("character", target, "target")
+            raise not_found("character", target, "data.target")
         raise conflict(f"character {target} is not in combat {combat.id}")
     char = s.character(target)
     assert char is not None

@@ -59,10 +59,10 @@ def apply_consumable(state: PlayerState, item: Item, char: Character, settings: 
 
 def use_item(state: PlayerState, item_id: str, target_id: str, ctx: RuleContext) -> Outcome:
     out = Outcome.begin(state)
-    item = require_free_item(out.state, item_id, "item")
+    item = require_free_item(out.state, item_id, "data.item")
     if item.kind != "consumable":
         raise conflict(f"item {item.id} ({item.code}) is not a consumable")
-    char = require_character(out.state, target_id, "target")
+    char = require_character(out.state, target_id, "data.target")
     require_not_in_combat(out.state, char)
     used = apply_consumable(out.state, item, char, ctx.settings, ctx.now)
     remaining = out.state.item(item.id)

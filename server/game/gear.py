@@ -41,7 +41,7 @@ def equip(state: PlayerState, char_id: str, item_id: str, ctx: RuleContext) -> O
 def unequip(state: PlayerState, char_id: str, slot: str, ctx: RuleContext) -> Outcome:
     out = Outcome.begin(state)
     if slot not in SLOTS:
-        raise bad_request("slot", f"slot must be one of {', '.join(SLOTS)}")
+        raise bad_request("data.slot", f"slot must be one of {', '.join(SLOTS)}")
     char = require_character(out.state, char_id)
     require_not_in_combat(out.state, char)
     item = char.equipment.pop(slot, None)

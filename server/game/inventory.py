@@ -15,14 +15,14 @@ def require_id(value: object, field: str) -> str:
     return value
 
 
-def require_character(state: PlayerState, char_id: object, field: str = "character") -> Character:
+def require_character(state: PlayerState, char_id: object, field: str = "data.character") -> Character:
     char = state.character(require_id(char_id, field))
     if char is None:
         raise not_found("character", char_id, field)
     return char
 
 
-def require_free_item(state: PlayerState, item_id: object, field: str = "item") -> Item:
+def require_free_item(state: PlayerState, item_id: object, field: str = "data.item") -> Item:
     """An item of the free inventory (not equipped)."""
     item = state.item(require_id(item_id, field))
     if item is None:

@@ -36,10 +36,10 @@ def _rank_of_item(code: str) -> str | None:
 
 def _check_price(kind: str, price: int, ctx: RuleContext) -> None:
     if isinstance(price, bool) or not isinstance(price, int):
-        raise bad_request("price", "price must be an integer")
+        raise bad_request("data.price", "price must be an integer")
     low, high = ctx.settings.market_min_price(kind), ctx.settings.market_max_price
     if not low <= price <= high:
-        raise bad_request("price", f"a {kind} sells for {low} to {high} VAL")
+        raise bad_request("data.price", f"a {kind} sells for {low} to {high} VAL")
 
 
 def create_listing(state: PlayerState, seller_id: str, seller_name: str, price: int, featured: bool,
@@ -47,7 +47,7 @@ def create_listing(state: PlayerState, seller_id: str, seller_name: str, price: 
                    ) -> tuple[Outcome, dict[str, Any]]:
     """Take an item or a character out of the seller's hands into escrow; featuring costs VAL."""
     if (item_id is None) == (character_id is None):
-        raise bad_request("item", "list exactly one of item or character")
+        raise bad_request("data.item", "list exactly one of item or character")
     out = Outcome.begin(state)
     s = out.state
     listing: dict[str, Any] = {

@@ -12,7 +12,7 @@ MAX_EVO_PER_PURCHASE = 1000  # a sanity bound on one command, not a rule of the 
 def buy_evo(state: PlayerState, count: int, ctx: RuleContext) -> Outcome:
     # a negative count would turn the purchase into a sale of EVO at full price
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_EVO_PER_PURCHASE:
-        raise bad_request("count", f"count must be an integer from 1 to {MAX_EVO_PER_PURCHASE}")
+        raise bad_request("data.count", f"count must be an integer from 1 to {MAX_EVO_PER_PURCHASE}")
     out = Outcome.begin(state)
     out.adjust("VAL", -count * ctx.settings.evo_price_val, "evo_purchase", f"evo:{count}")
     out.adjust("EVO", count, "evo_purchase", f"evo:{count}")

@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import COMMANDS, ErrorCode, Frame, FrameError, decode
+from protocol.docs import load_examples
 from tests.support.strategies import command_frames, json_values, valid_id
 
 EXAMPLES = settings(max_examples=300, deadline=None)
+CAPTURED = load_examples()
 
 
 def check(raw: str | bytes, sent: Any = None) -> None:
@@ -70,11 +72,13 @@ def test_decode_frames_of_real_command_types(frame: dict[str, Any]) -> None:
 @EXAMPLES
 @given(st.sampled_from(sorted(COMMANDS)), st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1))
 def test_a_valid_example_of_every_command_decodes(command: str, frame_id: int) -> None:
-    """The documented example of each command is a valid frame (so the generators above can reach success)."""
-    raw = json.dumps({"id": frame_id, "type": command, "data": COMMANDS[command].example})
+    """The documented example of each command (captured from a node) is a valid frame (so the generators above can
+    reach success)."""
+    example = CAPTURED["commands"][command]["request"]["data"]
+    raw = json.dumps({"id": frame_id, "type": command, "data": example})
     frame = decode(raw)
     assert frame.type == command and frame.id == frame_id
-    assert frame.data == COMMANDS[command].example
+    assert frame.data == example
 
 
 def test_the_generators_reach_both_outcomes() -> None:

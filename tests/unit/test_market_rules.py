@@ -49,7 +49,7 @@ def test_minimum_and_maximum_prices_per_kind(kind: str, low: int) -> None:
     high = ctx.settings.market_max_price
     for price in (low - 1, high + 1, 0, -5):
         err = refusal(market.create_listing, state, SELLER, "ana", price, False, ctx, **goods)
-        assert err.code is ErrorCode.BAD_REQUEST and err.extra["field"] == "price", (price, err)
+        assert err.code is ErrorCode.BAD_REQUEST and err.extra["field"] == "data.price", (price, err)
     for price in (low, high):
         _, listing = market.create_listing(state, SELLER, "ana", price, False, ctx, **goods)
         assert (listing["price"], listing["kind"], listing["status"]) == (price, kind, "active")
