@@ -139,7 +139,9 @@ _events += [
     Event("chat.message", "chat", "A global message (topic `chat:global`) or a whisper to you (personal).",
           topic="chat:global"),
     Event("character.lost", "characters", "Characters wounded for 24 h without revive were lost."),
-    Event("notification.new", "notifications", "A new notification, with your unread count."),
+    Event("notification.new", "notifications",
+          "A new notification (`kind`: `level_up`, `sale`, `purchase`, `listing_expired`, `character_lost`), with "
+          "your unread count."),
 ]
 
 LISTING_ID = Field("listing", "str", "Listing id.", pattern=ID)

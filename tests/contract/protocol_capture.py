@@ -48,9 +48,15 @@ _SECRET_KEYS = {"access_token": "<access token>", "refresh_token": "<refresh tok
 _CURSOR_KEYS = {"next": "<cursor>", "cursor": "<cursor>"}
 
 
+# Which of several events of a type the docs show, so that every capture shows the same kind: a won fight (not a
+# flight), a sale (a level-up notification comes first in some runs and not in others).
+PREFERRED = {"combat.ended": lambda data: data["outcome"] == "win",
+             "notification.new": lambda data: data["kind"] == "sale"}
+
+
 def preferred(event: dict[str, Any]) -> bool:
-    """Whether an event is the kind the docs should show when there are several (a won fight, not a flight)."""
-    return event["data"].get("outcome", "win") == "win"
+    check = PREFERRED.get(event["type"])
+    return check is None or check(event["data"])
 
 
 class Normalizer:
@@ -316,6 +322,45 @@ async def capture(workdir: Path) -> dict[str, Any]:
             await client.close()
         timers.kill()
         node.kill()
+
+
+_NORMALIZED_ID = re.compile(r"^([a-zA-Z]_|node-)\d+$")
+
+
+def _is_map_of_ids(value: dict[str, Any]) -> bool:
+    """A dict keyed by ids (`team_hp`, `xp`, ops.stats' `nodes`): which keys it has depends on the play."""
+    return bool(value) and all(_NORMALIZED_ID.match(k) for k in value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object", type(None): "null"}[type(value)]
+
+
+def shape_differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Where two captures differ in shape: keys missing or extra at any depth, or a JSON type that changed.
+
+    Values may differ (damage rolls, times); so may what varies with the play: null beside a value (a field that
+    is sometimes empty), an empty list beside a full one, the keys of a map keyed by ids."""
+    if expected is None or actual is None:
+        return []
+    if _kind(expected) != _kind(actual):
+        return [f"{path or '.'}: {_kind(expected)} in the examples, {_kind(actual)} from the node"]
+    if isinstance(expected, list):
+        return shape_differences(expected[0], actual[0], f"{path}[0]") if expected and actual else []
+    if not isinstance(expected, dict):
+        return []
+    if _is_map_of_ids(expected) or _is_map_of_ids(actual) or (not expected and not actual):
+        samples = [*expected.values()][:1], [*actual.values()][:1]
+        return shape_differences(samples[0][0], samples[1][0], f"{path}.<id>") if all(samples) else []
+    out = [f"{path}.{k}: sent by the node, missing from the examples" for k in actual if k not in expected]
+    out += [f"{path}.{k}: in the examples, no longer sent by the node" for k in expected if k not in actual]
+    for key in sorted(expected.keys() & actual.keys()):
+        out += shape_differences(expected[key], actual[key], f"{path}.{key}")
+    return out
 
 
 def run_capture() -> dict[str, Any]:
