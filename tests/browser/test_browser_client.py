@@ -333,3 +333,25 @@ def test_page_refreshes_its_token_and_rides_through_a_node_restart(make_server: 
     expect(a.by("auth-message")).to_have_text("You logged out.")
     assert page.evaluate("sessionStorage.getItem('valgame.auth')") is None
     assert_no_page_errors(a, console=False)  # the browser logs the refused reconnection attempts
+
+
+def test_the_page_takes_the_protocol_s_constants_from_protocol_json(make_server: Callable[..., ServerProcess],
+                                                                     open_player: Callable[..., Player]) -> None:
+    """The client imports /protocol.json (generated from protocol/) rather than copying ranks, kinds and prices:
+    the filters and the sell hint show what the contract file says."""
+    contract = orjson.loads((REPO / "server" / "static" / "protocol.json").read_bytes())
+    node = make_server()
+    player = open_player(node, "cy")
+    loaded = player.page.evaluate("performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)")
+    assert "/protocol.json" in loaded, loaded
+    ranks = player.by("filter-rank").locator("option").evaluate_all("options => options.map(o => o.value)")
+    assert ranks == ["", *(r["code"] for r in contract["game"]["ranks"])]
+    kinds = player.by("filter-kind").locator("option").evaluate_all("options => options.map(o => o.value)")
+    kind_field = next(f for f in contract["commands"]["market.browse"]["fields"] if f["name"] == "kind")
+    assert kinds == ["", *kind_field["choices"]]
+    potion = player.page.locator('[data-testid="inventory-item"][data-code="pocion-vida-menor"]').first
+    potion.get_by_test_id("sell").click()
+    settings = contract["game"]["settings"]
+    expect(player.by("sell-hint")).to_contain_text(f"minimum {settings['market_min_price_consumable']} VAL")
+    expect(player.by("sell-hint")).to_contain_text(f"featuring costs {settings['market_feature_cost']} VAL")
+    assert_no_page_errors(player)

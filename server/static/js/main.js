@@ -2,6 +2,7 @@
 
 import { Auth } from "./api.js";
 import { describeError } from "./dom.js";
+import { settingsOf } from "./contract.js";
 import { Connection } from "./protocol.js";
 import { Store } from "./store.js";
 import { mountAuth } from "./views/auth.js";
@@ -127,7 +128,7 @@ class App {
     const byCode = (list) => new Map((list || []).map((entry) => [entry.code, entry]));
     this.catalog = {
       characters: byCode(data.characters), equipment: byCode(data.equipment), consumables: byCode(data.consumables),
-      dungeons: data.dungeons || [], ranks: (data.ranks || []).map((r) => r.code), settings: data.settings || {},
+      dungeons: data.dungeons || [], ranks: (data.ranks || []).map((r) => r.code), settings: settingsOf(data),
     };
     this.store.set("catalog", this.catalog);
   }

@@ -7,17 +7,9 @@
 //   conn.on("energy.updated", (data, frame) => ...);   // any event type, or "*" for all
 //   const data = await conn.call("market.buy", { listing }, { idem: true });   // rejects with a ProtocolError
 
-export const CLOSE = {
-  NORMAL: 1000, TOO_LARGE: 1009, INTERNAL: 1011, DRAINING: 1012, NOT_AUTHENTICATED: 4001, KICKED: 4003,
-  TOO_SLOW: 4008, REPLACED: 4009, RATE_LIMIT_ABUSED: 4029,
-};
+import { CLOSE, READ_ONLY } from "./contract.js";
 
-/** Read-only commands: safe to send again after a reconnect. Changes are re-sent only with their `idem` key. */
-const READS = new Set([
-  "ping", "state.get", "sub.add", "sub.remove", "catalog.get", "character.list", "inventory.get", "energy.get",
-  "combat.state", "ranking.top", "ranking.me", "ranking.around", "chat.history", "notification.list",
-  "market.browse", "market.mine",
-]);
+export { CLOSE };
 
 const COMMAND_TIMEOUT_MS = 15000;
 const HEARTBEAT_MS = 25000;
@@ -264,10 +256,11 @@ export class Connection {
   }
 
   /** Changes sent without an idem key may or may not have been applied: tell the caller instead of guessing.
-   *  Reads and idempotent changes stay pending and are sent again after the next auth. */
+   *  Read-only commands (protocol.json's `read_only`) and keyed changes stay pending and are sent again after the
+   *  next auth. */
   _dropUnsafe() {
     for (const [id, entry] of this.pending) {
-      if (entry.sent && !entry.frame.idem && !READS.has(entry.frame.type)) {
+      if (entry.sent && !entry.frame.idem && !READ_ONLY.has(entry.frame.type)) {
         this.pending.delete(id);
         this._fail(entry, { code: "disconnected", message: "check whether it happened before trying again" });
       }

@@ -1,8 +1,7 @@
 // The player's characters: stats, HP, level and XP, wounds, equipment and buffs; heal, revive, evolve; team choice.
 
+import { GAME, settingsOf } from "../contract.js";
 import { bar, fill, fmtDuration, fmtInt, h, title } from "../dom.js";
-
-const SLOTS = ["weapon", "armor", "shield", "ring"];
 
 export function mountCharacters(root, app) {
   const { store, conn } = app;
@@ -12,20 +11,20 @@ export function mountCharacters(root, app) {
   store.set("team", new Set());
 
   function settings() {
-    return app.catalog?.settings || {};
+    return settingsOf(app.catalog);
   }
 
   function healCost(c) {
     const s = settings();
-    const step = s.heal_hp_step ?? 10;
-    return Math.ceil((c.hp_max - c.hp) / step) * (s.heal_val_per_step ?? 2);
+    const step = s.heal_hp_step;
+    return Math.ceil((c.hp_max - c.hp) / step) * s.heal_val_per_step;
   }
 
   function evolveNeeds(c) {
     const s = settings();
-    const levels = s.stage_min_levels ?? [40, 100];
-    const vals = s.stage_costs_val ?? [1000, 3000];
-    const evos = s.stage_costs_evo ?? [1, 1];
+    const levels = s.stage_min_levels;
+    const vals = s.stage_costs_val;
+    const evos = s.stage_costs_evo;
     const i = c.stage - 1;
     if (i >= levels.length) return null;
     return { level: levels[i], val: vals[i], evo: evos[i] };
@@ -46,10 +45,10 @@ export function mountCharacters(root, app) {
     if (c.wounded) {
       actions.push(h("button", { testid: "revive", disabled: busy,
         onclick: (e) => command("character.revive", c, e.currentTarget, `${title(c.base)} is back on its feet.`) },
-      `Revive (${fmtInt(s.revive_cost_val ?? 50)} VAL)`));
+      `Revive (${fmtInt(s.revive_cost_val)} VAL)`));
     } else {
       const full = c.hp >= c.hp_max;
-      actions.push(h("button", { testid: "heal", disabled: busy || full, title: `${s.heal_energy_cost ?? 2} energy`,
+      actions.push(h("button", { testid: "heal", disabled: busy || full, title: `${s.heal_energy_cost} energy`,
         onclick: (e) => command("character.heal", c, e.currentTarget, `${title(c.base)} is fully healed.`) },
       full ? "Heal" : `Heal (${fmtInt(healCost(c))} VAL)`));
     }
@@ -57,7 +56,7 @@ export function mountCharacters(root, app) {
     if (needs) {
       actions.push(h("button", { testid: "evolve", disabled: busy || c.wounded || c.level < needs.level,
         title: `Needs level ${needs.level}, ${fmtInt(needs.val)} VAL, ${needs.evo} EVO and `
-          + `${s.evolve_energy_cost ?? 10} energy`,
+          + `${s.evolve_energy_cost} energy`,
         onclick: (e) => command("character.evolve", c, e.currentTarget, `${title(c.base)} evolved!`) },
       `Evolve → stage ${c.stage + 1}`));
     }
@@ -65,7 +64,7 @@ export function mountCharacters(root, app) {
   }
 
   function equipmentOf(c) {
-    return SLOTS.map((slot) => {
+    return GAME.slots.map((slot) => {
       const item = c.equipment?.[slot];
       return h("li", { class: item ? "" : "muted" },
         h("span", { class: "slot" }, slot), item ? title(item.code) : "—",
@@ -80,7 +79,7 @@ export function mountCharacters(root, app) {
 
   function card(c) {
     const team = store.get("team");
-    const teamMax = settings().team_max ?? 3;
+    const teamMax = settings().team_max;
     const now = conn.serverNow();
     const buffs = (c.buffs || []).map((b) => {
       const what = b.stat === "xp" ? `+${b.amount}% XP` : `+${b.amount} ${b.stat}`;

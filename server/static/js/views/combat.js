@@ -1,5 +1,6 @@
 // Dungeons: choose a dungeon, a team and a mode, then watch each round arrive; act by hand in manual mode.
 
+import { settingsOf } from "../contract.js";
 import { bar, fill, fmtDuration, fmtInt, h, title } from "../dom.js";
 
 const MAX_LOG = 200;
@@ -46,7 +47,7 @@ export function mountCombat(root, app) {
   function renderDungeonInfo() {
     const d = (app.catalog?.dungeons || []).find((x) => x.code === dungeonSelect.value);
     if (!d) return;
-    const cost = app.catalog.settings.dungeon_energy_cost ?? 5;
+    const cost = settingsOf(app.catalog).dungeon_energy_cost;
     const drops = d.drops.map((x) => `${title(x.code)} ${Math.round(x.chance * 100)}%`).join(", ");
     dungeonInfo.textContent = `Monster ${d.hp} HP · ${d.atk} ATK · ${d.def} DEF — reward ${d.xp_base} XP, `
       + `${d.val_base} VAL — drops: ${drops} — costs ${cost} energy`;
@@ -164,7 +165,7 @@ export function mountCombat(root, app) {
     current.monster.hp = r.monster_hp;
     current.teamHp = { ...current.teamHp, ...(r.team_hp || {}) };
     if (current.mode === "manual") {
-      const wait = app.catalog?.settings?.manual_round_timeout_seconds ?? 30;
+      const wait = settingsOf(app.catalog).manual_round_timeout_seconds;
       current.deadline = conn.serverNow() + wait;
     }
     addLine(roundLine(r));

@@ -1,9 +1,10 @@
 // The market: browse with filters and pages, list goods, buy, cancel. The page follows the live feed
 // (topic `market`): new listings appear and sold, cancelled or expired ones disappear without a reload.
 
+import { choices, GAME, settingsOf } from "../contract.js";
 import { fill, fmtInt, h, title } from "../dom.js";
 
-const RANKS = ["D", "C", "B", "A", "S", "SS", "SSS"];
+const RANKS = GAME.ranks.map((r) => r.code);
 const PAGE = 20;
 const DESCENDING = { price: false, newest: true, level: true };
 
@@ -47,18 +48,18 @@ export function mountMarket(root, app) {
   }
 
   function minPrice(kind) {
-    const s = app.catalog?.settings || {};
-    return { character: s.market_min_price_character ?? 100, equipment: s.market_min_price_equipment ?? 10,
-      consumable: s.market_min_price_consumable ?? 5 }[kind] ?? 1;
+    const s = settingsOf(app.catalog);
+    return { character: s.market_min_price_character, equipment: s.market_min_price_equipment,
+      consumable: s.market_min_price_consumable }[kind] ?? 1;
   }
 
   function renderSellHint() {
     const kind = sellWhat.selectedOptions[0]?.dataset.kind;
     if (!kind) return void (sellHint.textContent = "");
-    const s = app.catalog?.settings || {};
+    const s = settingsOf(app.catalog);
     sellPrice.min = String(minPrice(kind));
-    sellHint.textContent = `minimum ${minPrice(kind)} VAL · ${Math.round((s.market_tax ?? 0.05) * 100)}% tax on sale`
-      + ` · featuring costs ${s.market_feature_cost ?? 100} VAL`;
+    sellHint.textContent = `minimum ${minPrice(kind)} VAL · ${Math.round(s.market_tax * 100)}% tax on sale`
+      + ` · featuring costs ${s.market_feature_cost} VAL`;
   }
   sellWhat.addEventListener("change", renderSellHint);
 
@@ -113,7 +114,7 @@ export function mountMarket(root, app) {
 
   // --- browse ---------------------------------------------------------------------------------------------------
   const fKind = h("select", { testid: "filter-kind" },
-    h("option", { value: "" }, "any kind"), ["equipment", "consumable", "character"].map((k) =>
+    h("option", { value: "" }, "any kind"), choices("market.browse", "kind").map((k) =>
       h("option", { value: k }, k)));
   const fRank = h("select", { testid: "filter-rank" }, h("option", { value: "" }, "any rank"),
     RANKS.map((r) => h("option", { value: r }, r)));

@@ -1,5 +1,6 @@
 // The bar at the top: who is playing, wallet, live energy, unread notifications, connection state, logout.
 
+import { CLOSE } from "../contract.js";
 import { bar, fill, fmtDuration, fmtInt, h } from "../dom.js";
 
 const OFFLINE_WHY = {
@@ -70,7 +71,7 @@ export function mountTopbar(root, app) {
     else if (s.state === "connecting") text = "Connecting…";
     else if (s.state === "reconnecting") {
       const left = s.retryAt ? Math.ceil((s.retryAt - Date.now()) / 1000) : 0;
-      text = s.code === 1012 ? "Server restarting, reconnecting…"
+      text = s.code === CLOSE.DRAINING ? "Server restarting, reconnecting…"
         : left > 0 ? `Connection lost, retrying in ${left} s` : "Reconnecting…";
     } else {
       text = OFFLINE_WHY[s.reason] || "Offline";
