@@ -5,15 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: redis-server (the bus tests), docker-compose (validates deploy/compose.yaml without an
-# engine), chromium (the browser tests, driven by Playwright without a browser download).
+# engine), chromium (the browser tests, driven by Playwright without a browser download), npm (for the AsyncAPI
+# schemas below).
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need+=(docker-compose)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if [ ${#need[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The official AsyncAPI JSON schemas (npm package @asyncapi/specs): docs/asyncapi.json is validated against 3.0.0.
+if [ ! -f "$(npm root --global)/@asyncapi/specs/schemas/3.0.0-without-\$id.json" ]; then
+    $SUDO npm install --global --no-audit --no-fund --silent @asyncapi/specs@6
 fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test,load]'
 
