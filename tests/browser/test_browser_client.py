@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,10 +239,7 @@ def make_admin(node: ServerProcess) -> str:
         response = http.post("/auth/register", json={"username": name, "email": f"{name}@example.test",
                                                      "password": PASSWORD})
         assert response.status_code == 201, response.text
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
-        env["VALGAME_JWT_SECRET"] = node.jwt_secret
-        subprocess.run([sys.executable, "-m", "server", "admin", "create-admin", name,
-                        "--data-dir", str(node.data_dir)], cwd=REPO, env=env, check=True, capture_output=True)
+        node.create_admin(name)
         response = http.post("/auth/login", json={"username": name, "password": PASSWORD})
         assert response.status_code == 200, response.text
         return response.json()["access_token"]

@@ -16,10 +16,7 @@ depth, and their JSON types) differs from the committed examples.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -173,14 +170,6 @@ async def account(cap: Capture, node: ServerProcess, name: str) -> dict[str, Any
     return await cap.post(node, "/auth/login", {"username": name, "password": PASSWORD})
 
 
-def make_admin(node: ServerProcess, name: str) -> None:
-    """Give an account the operator role with the CLI, as an operator would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
-    env["VALGAME_JWT_SECRET"] = node.jwt_secret
-    subprocess.run([sys.executable, "-m", "server", "admin", "create-admin", name, "--data-dir", str(node.data_dir)],
-                   cwd=REPO, env=env, check=True, capture_output=True)
-
-
 async def first_five_minutes(cap: Capture, node: ServerProcess) -> tuple[Client, dict[str, Any]]:
     """A newcomer's first steps: register, log in, open the socket, see the kit, find ids, fight once."""
     login = await account(cap, node, "ana")
@@ -266,7 +255,7 @@ async def play_social(cap: Capture, node: ServerProcess, ana: Client) -> tuple[C
 async def play_ops(cap: Capture, node: ServerProcess, bo: Client) -> None:
     """An operator's commands; the node is drained last."""
     await account(cap, node, "ops")
-    make_admin(node, "ops")
+    node.create_admin("ops")
     ops_login = await cap.post(node, "/auth/login", {"username": "ops", "password": PASSWORD}, name="login-ops")
     ops = await cap.open(node, ops_login)
     await cap.call(ops, "ops.stats")

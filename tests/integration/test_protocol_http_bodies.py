@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +12,7 @@ import pytest
 from protocol import COMMANDS
 from protocol.bodies import BODIES
 from tests.support.client import register, unique_name
-from tests.support.servers import REPO, ServerProcess
+from tests.support.servers import ServerProcess
 
 PASSWORD = "correct horse battery"
 
@@ -25,10 +22,7 @@ async def admin_token(server: ServerProcess) -> str:
     """An operator made with `valgame admin create-admin`, logged in after the role was given."""
     name = unique_name("ops")
     await register(server.http, name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
-    env["VALGAME_JWT_SECRET"] = server.jwt_secret
-    subprocess.run([sys.executable, "-m", "server", "admin", "create-admin", name, "--data-dir",
-                    str(server.data_dir)], cwd=REPO, env=env, check=True, capture_output=True)
+    server.create_admin(name)
     async with httpx.AsyncClient(base_url=server.http) as http:
         response = await http.post("/auth/login", json={"username": name, "password": PASSWORD})
     assert response.status_code == 200, response.text

@@ -102,3 +102,11 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def create_admin(self, name: str) -> None:
+        """Give a registered account the operator role with `valgame admin create-admin`, as an operator would (its
+        next login carries the role)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
+        env["VALGAME_JWT_SECRET"] = self.jwt_secret
+        command = [sys.executable, "-m", "server", "admin", "create-admin", name, "--data-dir", str(self.data_dir)]
+        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
