@@ -19,11 +19,6 @@ CHANNEL = "socket"
 _REF = f"#/channels/{CHANNEL}/messages/"
 
 
-def _key(message_type: str) -> str:
-    """A message type as a component name (AsyncAPI keys allow letters, digits, `.`, `-` and `_`)."""
-    return message_type
-
-
 def _command_payload(command: Command) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "id": {"type": ["string", "integer", "null"], "maxLength": MAX_IDEM_LENGTH,
@@ -71,7 +66,7 @@ def build_asyncapi(examples: dict[str, Any]) -> dict[str, Any]:
     captured_commands = examples.get("commands", {})
     for command in COMMANDS.values():
         sample = captured_commands.get(command.type, {})
-        key = _key(command.type)
+        key = command.type  # AsyncAPI keys allow letters, digits, `.`, `-` and `_`: a type is one as it is
         messages[key] = {"name": command.type, "title": f"{command.type} (command)", "summary": command.summary,
                          "payload": _command_payload(command), "examples": _examples(sample.get("request"))}
         messages[f"{key}.reply"] = {"name": f"{command.type} reply", "title": f"{command.type} (reply)",
@@ -83,7 +78,7 @@ def build_asyncapi(examples: dict[str, Any]) -> dict[str, Any]:
         }
     captured_events = examples.get("events", {})
     for event in EVENTS.values():
-        key = _key(event.type)
+        key = event.type
         messages[key] = {"name": event.type, "title": f"{event.type} (event)", "summary": event.summary,
                          "payload": _event_payload(event), "examples": _examples(captured_events.get(event.type))}
         operations[f"send.{key}"] = {"action": "send", "channel": {"$ref": f"#/channels/{CHANNEL}"},

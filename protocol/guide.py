@@ -175,7 +175,7 @@ _GETS = [
 def http_section(examples: Examples) -> str:
     rows = []
     for body in BODIES.values():
-        fields = ", ".join(f"`{f.name}`" + ("" if f.required else " (optional)") for f in body.fields)
+        fields = "; ".join(f"`{f.name}` ({f.describe()}{'' if f.required else ', optional'})" for f in body.fields)
         who = {"none": "", "bearer": "; bearer token", "admin": "; an operator's bearer token"}[body.auth]
         rows.append(f"| `{body.method} {body.path}` | {fields}{who} | {body.answers} |")
     rows += [f"| `{path}` | {body} | {answer} |" for path, body, answer in _GETS]

@@ -131,7 +131,7 @@ def _check(spec: Field, value: Any, path: str) -> None:
     if spec.choices is not None and value not in spec.choices:
         raise SchemaError(path, f"{path} must be one of {', '.join(spec.choices)}")
     if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
-        raise SchemaError(path, f"{path} has an invalid format")
+        raise SchemaError(path, f"{path} must match {spec.pattern}")
     if spec.kind == "list" and spec.items is not None:
         item_spec = Field(name=spec.name, kind=spec.items, doc="")
         for index, item in enumerate(value):

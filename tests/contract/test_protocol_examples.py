@@ -62,6 +62,19 @@ def test_documented_http_statuses_are_what_the_node_answers(captured: dict[str, 
     assert statuses == {name: e["status"] for name, e in COMMITTED["http"].items()}, RECAPTURE
 
 
+def _refusals(examples: dict[str, Any]) -> dict[str, Any]:
+    """Every documented error object: they hold no random values, so they must match to the letter."""
+    out = {f"http {name}": e["response"]["error"] for name, e in examples["http"].items() if "error" in e["response"]}
+    for section in ("commands", "errors"):
+        out |= {f"{section} {name}": e["reply"]["error"] for name, e in examples[section].items()
+                if not e["reply"]["ok"]}
+    return out
+
+
+def test_documented_errors_are_word_for_word_what_the_node_answers(captured: dict[str, Any]) -> None:
+    assert _refusals(captured) == _refusals(COMMITTED), RECAPTURE
+
+
 def test_the_shape_comparison_sees_a_missing_an_extra_and_a_retyped_field() -> None:
     """The comparison above can fail: the mistakes PROTOCOL.md had before it was captured are all caught."""
     real = COMMITTED["commands"]["catalog.get"]["reply"]
