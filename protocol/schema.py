@@ -105,6 +105,8 @@ def object_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
         if not f.required:  # `validate` takes null for an optional field as absent
             kinds = properties[f.name]["type"]
             properties[f.name]["type"] = [*(kinds if isinstance(kinds, list) else [kinds]), "null"]
+            if "enum" in properties[f.name]:
+                properties[f.name]["enum"].append(None)
     schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
     required = [f.name for f in fields if f.required]
     if required:
