@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(run=cmd_serve)
 
     docs = commands.add_parser("docs", help="Write docs/PROTOCOL.md, docs/asyncapi.json and the browser's "
-                                                    "protocol.json from the protocol's schemas.")
+                                            "protocol.json from the protocol's schemas and captured examples.")
     docs.add_argument("--output", default="docs/PROTOCOL.md")
-    docs.add_argument("--check", action="store_true", help="Fail when the file differs from the schemas.")
+    docs.add_argument("--check", action="store_true", help="Fail when a file differs from what it would be.")
     docs.set_defaults(run=cmd_docs)
 
     admin = commands.add_parser("admin", help="Administration against the configured storage.")

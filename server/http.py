@@ -238,7 +238,7 @@ async def admin_broadcast(request: Request) -> Response:
 
 
 async def admin_kick(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason", "kicked")))
+    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason") or "kicked"))
 
 
 async def admin_drain(request: Request) -> Response:
