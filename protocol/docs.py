@@ -28,7 +28,14 @@ def _field_rows(fields: tuple[Field, ...], prefix: str = "") -> list[str]:
 
 
 def load_examples() -> Examples:
-    return orjson.loads(EXAMPLES.read_bytes())
+    """protocol/examples.json; a message without a captured example is an error, not a gap in the docs."""
+    examples: Examples = orjson.loads(EXAMPLES.read_bytes())
+    missing = [*(c for c in COMMANDS if c not in examples["commands"]),
+               *(e for e in EVENTS if e not in examples["events"])]
+    if missing:
+        raise ValueError(f"no captured example of {', '.join(missing)} in {EXAMPLES}: add it to "
+                         "tests/contract/protocol_capture.py and run `python3 -m tests.contract.protocol_capture`")
+    return examples
 
 
 def render_protocol(examples: Examples) -> str:
