@@ -132,6 +132,8 @@ class Metrics:
         self.bus_gaps = Counter("valgame_bus_gaps_total", "Times the bus connection was lost and re-established.",
                                 registry=r)
         self.draining = Gauge("valgame_draining", "1 while this node drains.", registry=r)
+        self.bus_lag = Gauge("valgame_bus_lag_seconds", "Round trip of a ping to the bus, measured every 5 s.",
+                             registry=r)
         self.job_runs = Counter("valgame_job_runs_total", "Scheduled job runs that completed, by job.", ["job"],
                                 registry=r)
         self.job_items = Counter("valgame_job_items_total", "What scheduled jobs handled, by job: characters lost "

@@ -198,6 +198,7 @@ class Node:
         started = time.perf_counter()
         await self.bus.ping()
         self.bus_lag = time.perf_counter() - started
+        self.metrics.bus_lag.set(self.bus_lag)
 
     def figures(self) -> dict[str, Any]:
         """What this node reports with its heartbeat: command rate since the last report, bus lag."""

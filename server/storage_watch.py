@@ -62,6 +62,10 @@ class WatchedStorage:
     def _watch(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         figures, slow_seconds = self._figures, self._slow_seconds
         operations, slow, failures = figures.operations, figures.slow, figures.failures
+        # Series at 0 from the first use: Prometheus sees no increase in a series that is born at 1, so the first
+        # slow operation or failure would not count in `increase()` or `rate()` otherwise.
+        for counts in (operations, slow, failures):
+            counts.setdefault(name, 0)
 
         async def watched(*args: Any, **kwargs: Any) -> Any:
             figures.inflight += 1
