@@ -1,5 +1,5 @@
 """deploy/prometheus and deploy/grafana: the rules pass promtool's checks and their own unit tests, the dashboard's
-queries are valid PromQL, and every metric either uses is one a real node exports."""
+queries are valid PromQL, and every metric they and the autoscaler use is one a real node exports."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.support.prometheus import (
     shorten_for_test,
     tool,
 )
-from tests.support.servers import ServerProcess
+from tests.support.servers import REPO, ServerProcess
 
 PLAN_ALERTS = {"ValgameSlowResponses": "warning", "ValgameHighErrorRate": "error", "ValgameHighCpu": "warning",
                "ValgameStoragePoolSaturated": "error", "ValgameSlowStorage": "warning",
@@ -101,6 +101,8 @@ async def test_rules_and_dashboard_use_only_metrics_a_node_exports(
     exported = exported_names(exposition) | SYNTHETIC
     used = {f"rule {name}": metric_names(expr) for name, expr in rule_expressions().items()}
     used |= {f"panel {name}": metric_names(expr) for name, expr in dashboard_expressions().items()}
+    hpa = yaml.safe_load((REPO / "deploy" / "kubernetes" / "base" / "hpa.yaml").read_text())
+    used["autoscaler"] = {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
     missing = {where: sorted(names - exported) for where, names in used.items() if names - exported}
     assert missing == {}, missing
     everything = set().union(*used.values())
