@@ -5,7 +5,6 @@ Kustomize: `kubectl kustomize` is not installed here), validate against the sche
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
