@@ -118,7 +118,9 @@ async def drill(node: ServerProcess, data: Path, folder: Path, key: dict[str, st
     before = [a for a in acks.listed if a[2] < used["started_at"]]
     sold_before = [a for a in acks.sold if a[2] < used["started_at"]]
     lost = len(acks.listed) - len(before) + len(acks.sold) - len(sold_before)
-    print(f"\nrestore drill: {acks.trades} trades acknowledged; backup taken {backup_age:.2f} s before the kill "
+    size = (data / "valgame.db").stat().st_size // 1024
+    print(f"\nrestore drill: {acks.trades} trades acknowledged, a {size} KB store; backup taken {backup_age:.2f} s "
+          f"before the kill "
           f"(RPO {RPO_SECONDS} s); {lost} acknowledgements after it; RTO {rto:.2f} s (kill to ready, restore "
           f"included; plan: {RTO_SECONDS} s)")
 
