@@ -21,6 +21,7 @@ import gzip
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 MAGIC = b"VALGBK1\n"  # starts an encrypted backup; also its AES-GCM associated data
 NONCE_BYTES = 12
 PLAIN, SEALED = ".db.gz", ".db.gz.aes"
+LEFTOVER_SECONDS = 3600  # scratch older than this was left by a crash, not by a backup still running
 NAME = re.compile(r"^valgame-(\d{8}T\d{6})\.(\d{6})Z\.db\.gz(\.aes)?$")
 
 
@@ -166,7 +168,21 @@ def prune(folder: Path, keep: int) -> list[Path]:
     old = backups(folder)[:-keep] if keep > 0 else []
     for backup in old:
         backup.path.unlink(missing_ok=True)
+    _sweep_leftovers(folder)
     return [b.path for b in old]
+
+
+def _sweep_leftovers(folder: Path) -> None:
+    """Delete the scratch of backups cut off by a crash (a `.snapshot-*` folder, a `.partial` file) once it is an
+    hour old: a backup running now, perhaps from another process sharing the folder, is younger."""
+    cutoff = time.time() - LEFTOVER_SECONDS
+    for path in folder.iterdir():
+        scratch = path.name.startswith(".snapshot-") or (path.name.startswith(".") and path.name.endswith(".partial"))
+        if scratch and path.stat().st_mtime < cutoff:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def restore(settings: Settings, chosen: Path | None = None, force: bool = False) -> Backup:

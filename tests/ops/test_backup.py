@@ -5,7 +5,9 @@ file, a newer schema or an existing database without --force are refused; MongoD
 from __future__ import annotations
 
 import gzip
+import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,12 +96,21 @@ def test_a_malformed_key_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 1 and b"32 bytes" in done.stderr
 
 
-def test_retention_keeps_the_newest(tmp_path: Path) -> None:
+def test_retention_keeps_the_newest_and_sweeps_crash_leftovers(tmp_path: Path) -> None:
     data, folder = tmp_path / "data", tmp_path / "backups"
     _seed(data / "valgame.db")
+    folder.mkdir()
+    crashed = [folder / ".snapshot-old", folder / ".valgame-20260101T000000.000000Z.db.gz.partial"]
+    running = [folder / ".snapshot-now", folder / ".valgame-20260101T000001.000000Z.db.gz.partial"]
+    for path in crashed + running:
+        path.mkdir() if path.name.startswith(".snapshot") else path.write_bytes(b"half")
+    an_hour_ago = time.time() - 3700
+    for path in crashed:
+        os.utime(path, (an_hour_ago, an_hour_ago))
     made = [backup(data, folder, "--backup-keep", "2")["backup"] for _ in range(4)]
     assert names(folder) == sorted(Path(p).name for p in made[-2:])
-    assert [p.name for p in folder.iterdir() if not p.name.startswith("valgame-")] == []  # no scratch left
+    left = {p.name for p in folder.iterdir() if not p.name.startswith("valgame-")}
+    assert left == {p.name for p in running}  # a crash's scratch goes; what may still be running stays
 
 
 def test_restore_refuses_to_replace_a_database_without_force(tmp_path: Path) -> None:
