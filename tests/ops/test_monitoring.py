@@ -34,9 +34,11 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_rules_and_config_pass_promtool_check() -> None:
-    checked = promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+    checked = promtool("check", "rules", str(RULES))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "8 rules found" in checked.stdout
+    checked = promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))  # loads the same rules file
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_rules_pass_their_unit_tests() -> None:
