@@ -69,9 +69,7 @@ class StorageFigures:
     def __init__(self) -> None:
         self.inflight = 0
         self.busy_seconds = 0.0
-        self.operations: dict[str, int] = {}
-        self.slow: dict[str, int] = {}
-        self.failures: dict[str, int] = {}
+        self.by_operation: dict[str, list[int]] = {}  # operation -> [finished, slow, failed]
         self.pool_size: Callable[[], int] = lambda: 1
 
     def collect(self) -> Iterator[Metric]:
@@ -81,15 +79,15 @@ class StorageFigures:
                                 "the connection pool's size; SQLite: 1, its writer thread).", value=self.pool_size())
         yield CounterMetricFamily("valgame_storage_busy_seconds", "Sum of the durations of storage operations (its "
                                   "rate is the average number in flight).", value=self.busy_seconds)
-        for name, doc, counts in (
-                ("valgame_storage_operations", "Storage operations finished, by operation.", self.operations),
+        for column, (name, doc) in enumerate((
+                ("valgame_storage_operations", "Storage operations finished, by operation."),
                 ("valgame_storage_slow_operations", "Storage operations slower than `storage_slow_seconds`, by "
-                 "operation.", self.slow),
-                ("valgame_storage_failures", "Storage operations that raised, by operation (conflicts included).",
-                 self.failures)):
+                 "operation."),
+                ("valgame_storage_failures", "Storage operations that raised, by operation (version conflicts and "
+                 "duplicates, which callers handle, excepted)."))):
             family = CounterMetricFamily(name, doc, labels=["operation"])
-            for operation, count in sorted(counts.items()):
-                family.add_metric([operation], count)
+            for operation, counts in sorted(self.by_operation.items()):
+                family.add_metric([operation], counts[column])
             yield family
 
 

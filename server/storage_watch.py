@@ -60,30 +60,28 @@ class WatchedStorage:
         return watched
 
     def _watch(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        figures, slow_seconds = self._figures, self._slow_seconds
-        operations, slow, failures = figures.operations, figures.slow, figures.failures
-        # Series at 0 from the first use: Prometheus sees no increase in a series that is born at 1, so the first
-        # slow operation or failure would not count in `increase()` or `rate()` otherwise.
-        for counts in (operations, slow, failures):
-            counts.setdefault(name, 0)
+        figures, slow_seconds, clock = self._figures, self._slow_seconds, time.perf_counter
+        # [finished, slow, failed], at 0 from the first use: Prometheus sees no increase in a series that is born at
+        # 1, so the first slow operation or failure would not count in `increase()` or `rate()` otherwise
+        counts = figures.by_operation.setdefault(name, [0, 0, 0])
 
         async def watched(*args: Any, **kwargs: Any) -> Any:
             figures.inflight += 1
-            started = time.perf_counter()
+            started = clock()
             try:
                 return await method(*args, **kwargs)
             except EXPECTED:
                 raise
             except Exception:
-                failures[name] = failures.get(name, 0) + 1
+                counts[2] += 1
                 raise
             finally:
-                elapsed = time.perf_counter() - started
+                elapsed = clock() - started
                 figures.inflight -= 1
                 figures.busy_seconds += elapsed
-                operations[name] = operations.get(name, 0) + 1
+                counts[0] += 1
                 if elapsed >= slow_seconds:
-                    slow[name] = slow.get(name, 0) + 1
+                    counts[1] += 1
 
         return watched
 
