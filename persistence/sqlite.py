@@ -106,6 +106,9 @@ class SQLiteStorage(Storage):
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):  # written by a newer node (e.g. a restored backup): its schema is unknown here
+            db.close()
+            raise RuntimeError(f"the database has schema version {version}; this node knows {len(MIGRATIONS)}")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
         self._db = db

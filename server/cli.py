@@ -129,6 +129,36 @@ def cmd_rebuild_rankings(args: argparse.Namespace) -> int:
     return _with_node(args, work)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from server import backup
+
+    if args.new_key:
+        print(backup.new_key())
+        return 0
+    try:
+        made = backup.make_backup(_settings(args))
+    except backup.BackupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(orjson.dumps({"backup": str(made.path), "started_at": made.started_at, "encrypted": made.encrypted,
+                        "bytes": made.path.stat().st_size}).decode())
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from server import backup
+
+    settings = _settings(args)
+    try:
+        used = backup.restore(settings, Path(args.backup) if args.backup else None, force=args.force)
+    except (backup.BackupError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(orjson.dumps({"restored": str(used.path), "started_at": used.started_at,
+                        "database": str(backup.database_path(settings))}).decode())
+    return 0
+
+
 def _admin_request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> int:
     """Call the admin REST of a running node. Credentials come from the environment, never from arguments:
     VALGAME_ADMIN_TOKEN, or VALGAME_ADMIN_USER with VALGAME_ADMIN_PASSWORD."""
@@ -205,6 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = admin_commands.add_parser("rebuild-rankings", help="Recompute every leaderboard from stored players.")
     _add_setting_flags(rebuild)
     rebuild.set_defaults(run=cmd_rebuild_rankings)
+    backup = admin_commands.add_parser("backup", help="Back the embedded store up now, while the node serves "
+                                       "(compressed; encrypted with VALGAME_BACKUP_KEY when set).")
+    backup.add_argument("--new-key", action="store_true", help="Print a fresh backup key and exit.")
+    _add_setting_flags(backup)
+    backup.set_defaults(run=cmd_backup)
+    restore = admin_commands.add_parser("restore", help="Replace the embedded store with a backup (the latest in "
+                                        "the backup folder by default). Stop the node first.")
+    restore.add_argument("backup", nargs="?", help="A backup file; the latest in --backup-dir when omitted.")
+    restore.add_argument("--force", action="store_true", help="Replace an existing database.")
+    _add_setting_flags(restore)
+    restore.set_defaults(run=cmd_restore)
 
     ops = commands.add_parser("ops", help="Operate a running cluster through a node's admin REST.")
     ops.add_argument("--url", default=os.environ.get("VALGAME_URL", "http://127.0.0.1:8000"),

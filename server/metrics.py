@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from server.hub import Hub
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
@@ -55,6 +59,55 @@ class CommandFigures:
         yield latency
 
 
+class StorageFigures:
+    """Storage operations as the node sees them (server/storage_watch.py counts them), in plain numbers for the same
+    reason as `CommandFigures`: every command makes one or more storage calls.
+
+    `busy_seconds` adds up the time of every operation, so its rate is the average number of operations in flight;
+    divided by `pool_size` (what the adapter can run at once) it is how full the storage connection pool was."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+        self.busy_seconds = 0.0
+        self.by_operation: dict[str, list[int]] = {}  # operation -> [finished, slow, failed]
+        self.pool_size: Callable[[], int] = lambda: 1
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("valgame_storage_inflight", "Storage operations running or waiting for a connection.",
+                                value=self.inflight)
+        yield GaugeMetricFamily("valgame_storage_pool_size", "Storage operations the adapter runs at once (MongoDB: "
+                                "the connection pool's size; SQLite: 1, its writer thread).", value=self.pool_size())
+        yield CounterMetricFamily("valgame_storage_busy_seconds", "Sum of the durations of storage operations (its "
+                                  "rate is the average number in flight).", value=self.busy_seconds)
+        for column, (name, doc) in enumerate((
+                ("valgame_storage_operations", "Storage operations finished, by operation."),
+                ("valgame_storage_slow_operations", "Storage operations slower than `storage_slow_seconds`, by "
+                 "operation."),
+                ("valgame_storage_failures", "Storage operations that raised, by operation (version conflicts and "
+                 "duplicates, which callers handle, excepted)."))):
+            family = CounterMetricFamily(name, doc, labels=["operation"])
+            for operation, counts in sorted(self.by_operation.items()):
+                family.add_metric([operation], counts[column])
+            yield family
+
+
+class HubFigures:
+    """Read from the hub when Prometheus scrapes, so the hot path keeps no extra count."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        yield GaugeMetricFamily("valgame_players_active", "Players with at least one authenticated socket on this "
+                                "node.", value=len(hub.by_player))
+        # A socket reads its next command only after the reply to the last one (server/socket.py), so the commands
+        # being handled are the node's request queue: what the autoscaler's queue rule watches.
+        busy = sum(1 for session in hub.sessions.values() if not session.idle.is_set())
+        yield GaugeMetricFamily("valgame_commands_inflight", "Commands being handled on this node (its request "
+                                "queue).", value=busy)
+
+
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
@@ -77,11 +130,29 @@ class Metrics:
         self.bus_gaps = Counter("valgame_bus_gaps_total", "Times the bus connection was lost and re-established.",
                                 registry=r)
         self.draining = Gauge("valgame_draining", "1 while this node drains.", registry=r)
+        self.bus_lag = Gauge("valgame_bus_lag_seconds", "Round trip of a ping to the bus, measured every 5 s.",
+                             registry=r)
         self.job_runs = Counter("valgame_job_runs_total", "Scheduled job runs that completed, by job.", ["job"],
                                 registry=r)
         self.job_items = Counter("valgame_job_items_total", "What scheduled jobs handled, by job: characters lost "
                                  "(sweep), listings expired (expiry), idempotency records purged (purge).", ["job"],
                                  registry=r)
+        self.storage = StorageFigures()
+        r.register(self.storage)
+        # process_cpu_seconds_total, process_resident_memory_bytes...: the CPU alert and the dashboard use them
+        ProcessCollector(registry=r)
+        self.backup_last_success = Gauge("valgame_backup_last_success_timestamp_seconds", "When the last backup of "
+                                         "this node's embedded store started that succeeded (Unix time; 0: none).",
+                                         registry=r)
+        self.backup_seconds = Gauge("valgame_backup_seconds", "How long the last successful backup took.",
+                                    registry=r)
+        self.backup_every = Gauge("valgame_backup_every_seconds", "The node's backup interval (0: it makes none).",
+                                  registry=r)
+        self.backup_failures = Counter("valgame_backup_failures_total", "Backups of the embedded store that failed.",
+                                       registry=r)
+
+    def watch_hub(self, hub: Hub) -> None:
+        self.registry.register(HubFigures(hub))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,7 +10,7 @@ from typing import Any
 
 from persistence import Storage, open_storage
 from protocol import CloseCode
-from server import jobs, ops
+from server import backup, jobs, ops
 from server.auth import Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combats import Combats
@@ -23,6 +23,7 @@ from server.players import Players
 from server.ratelimit import WindowCounter
 from server.settings import Settings
 from server.statecache import StateCache
+from server.storage_watch import watch_storage
 from server.ticker import EnergyTicker
 
 log = logging.getLogger("valgame.node")
@@ -34,10 +35,11 @@ class Node:
         self.id = settings.node_id or f"node-{secrets.token_hex(3)}"
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
-        self.storage: Storage = open_storage(settings.storage_url)
+        self.storage: Storage = watch_storage(open_storage(settings.storage_url), self.metrics.storage, settings)
         self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
                                  on_gap=self.metrics.bus_gaps.inc, presence_seconds=settings.presence_seconds)
         self.hub = Hub(self.metrics)
+        self.metrics.watch_hub(self.hub)
         self.hub.on_control = self._on_control
         self.players = Players(self.storage, self.bus, self.game,
                                StateCache(settings.state_cache_size, settings.state_cache_seconds),
@@ -79,6 +81,7 @@ class Node:
                 ("purge", 3600, lambda: jobs.purge_once(self)),
                 ("bus-lag", 5, self._measure_bus_lag)):
             self.spawn(jobs.every(seconds, work, name, self.metrics), name)
+        backup.schedule(self)
         log.info("node started", extra={"node": self.id, "storage": self.settings.storage_url.split("://")[0],
                                         "bus": self.settings.bus.split("://")[0]})
 
@@ -195,6 +198,7 @@ class Node:
         started = time.perf_counter()
         await self.bus.ping()
         self.bus_lag = time.perf_counter() - started
+        self.metrics.bus_lag.set(self.bus_lag)
 
     def figures(self) -> dict[str, Any]:
         """What this node reports with its heartbeat: command rate since the last report, bus lag."""

@@ -87,6 +87,25 @@ class Settings:
         False, "Per-message deflate (costs memory and throughput).")
     sqlite_synchronous: str = setting(
         "NORMAL", "SQLite `synchronous` pragma: NORMAL survives a crashed process, FULL also a power cut.")
+    storage_slow_seconds: float = setting(
+        5.0, "A storage operation slower than this counts in `valgame_storage_slow_operations_total`.")
+    backup_every: float = setting(
+        0.0, "Seconds between online backups of the embedded SQLite store by the node (0: none). 60 or less keeps "
+             "the RPO within a minute; see docs/OPERATIONS.md.")
+    backup_dir: str = setting(
+        "", "Folder of the embedded store's backups; empty means `backups` in the data folder (keep them on "
+            "another disk).")
+    backup_keep: int = setting(
+        720, "Backups kept in the backup folder; older ones are deleted after each new one.")
+    backup_key: str = setting(
+        "", "AES-256-GCM key of the backups (urlsafe base64 of 32 bytes); empty writes them unencrypted. Give it "
+            "through the environment: a flag shows in the process list.")
+    testonly_storage_delays: str = setting(
+        "", "TEST ONLY (leave empty in production): `operation=seconds,...` storage operations delayed that long, "
+            "to drive the slow-query and response-time alerts in tests.")
+    testonly_storage_failures: str = setting(
+        "", "TEST ONLY (leave empty in production): `operation,...` storage operations that fail, to drive the "
+            "error-rate alert in tests.")
     log_level: str = setting(
         "info", "Log level.")
     game_overrides: dict[str, Any] = setting(  # noqa: RUF009 (a fresh dict per instance)

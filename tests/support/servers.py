@@ -39,8 +39,10 @@ def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.02
 class ServerProcess:
     """One node as a separate process, the way an operator runs it."""
 
-    def __init__(self, data_dir: Path, *, game: dict[str, Any] | None = None, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, *, game: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                 **settings: Any) -> None:
         self.data_dir = data_dir
+        self.env = env or {}  # extra variables, e.g. a secret setting that must not show in the process list
         self.port = free_port()
         self.settings = settings
         self.game = game or {}
@@ -60,6 +62,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
         env["VALGAME_GAME"] = orjson.dumps(self.game).decode()
         env["VALGAME_JWT_SECRET"] = self.jwt_secret
+        env.update(self.env)
         args = [sys.executable, "-m", "server", "serve", "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--log-level", "warning"]
         for key, value in self.settings.items():
