@@ -13,7 +13,6 @@ the others fail with ConnectionLost. Without it, the first close ends the client
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,35 +20,25 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from valgame_client.core import Authenticated, ClientProtocol, Command, Event, FrameId, Reply, Resync
+from valgame_client.core import Authenticated, Command, Event, FrameId, Reply, Resync
 from valgame_client.errors import CommandError, ConnectionLost
+from valgame_client.shell import Shell
 
 TokenSource = str | Callable[[], Awaitable[str]]
 
 
-class AsyncClient:
+class AsyncClient(Shell[TokenSource]):
     """One player's client: sends commands, matches replies by id, keeps events in arrival order."""
 
     def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
                  max_backoff: float = 15, **connect_options: Any) -> None:
-        self.url = url
-        self.token = token
-        self.reconnect = reconnect
-        self.timeout = timeout
-        self.max_backoff = max_backoff
-        self.on_event = on_event
-        self.on_resync = on_resync
+        super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
+                         timeout=timeout, max_backoff=max_backoff)
         self.connect_options = {"max_size": None, "compression": None, **connect_options}
-        self.core = ClientProtocol()
-        self.events: list[dict[str, Any]] = []  # every event frame received, in order
-        self.resyncs: list[Resync] = []  # each time events were missed for good
-        self.auth_reply: dict[str, Any] | None = None
-        self.close_code: int | None = None
         self.connection: ClientConnection | None = None
         self.closed = asyncio.Event()  # set once the client is finished (no reconnect follows)
-        self.connects = 0  # sockets opened so far
         self._ready = asyncio.Event()  # a socket is open, and authenticated when the client holds a token
         self._waiters: dict[FrameId | None, asyncio.Future[dict[str, Any]]] = {}
         self._event_signal = asyncio.Condition()
@@ -221,8 +210,7 @@ class AsyncClient:
         """Reopen and resume, with an exponential backoff and jitter, until it works or the close is final."""
         attempt = 0
         while not self._stopping and not self.closed.is_set():
-            delay = min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
-            await asyncio.sleep(delay)  # a backoff between attempts, not a synchronization
+            await asyncio.sleep(self.backoff(attempt))  # a backoff between attempts, not a synchronization
             attempt += 1
             try:
                 await self.open_socket()

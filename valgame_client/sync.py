@@ -11,7 +11,6 @@ the session, send again what is safe to repeat, fail the rest with ConnectionLos
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,34 +18,25 @@ from typing import Any
 
 import websocket  # websocket-client
 
-from valgame_client.core import Authenticated, ClientProtocol, Command, Event, FrameId, Reply, Resync
+from valgame_client.core import Authenticated, Command, Event, FrameId, Reply, Resync
 from valgame_client.errors import CommandError, ConnectionLost
+from valgame_client.shell import Shell
 
 _LINK_ERRORS = (OSError, websocket.WebSocketException)
+TokenSource = str | Callable[[], str]
 
 
-class Client:
+class Client(Shell[TokenSource]):
     """One player's blocking client; safe to call from several threads."""
 
-    def __init__(self, url: str, *, token: str | Callable[[], str] | None = None, reconnect: bool = False,
+    def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
                  max_backoff: float = 15, **connect_options: Any) -> None:
-        self.url = url
-        self.token = token
-        self.reconnect = reconnect
-        self.timeout = timeout
-        self.max_backoff = max_backoff
-        self.on_event = on_event
-        self.on_resync = on_resync
+        super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
+                         timeout=timeout, max_backoff=max_backoff)
         self.connect_options = {"enable_multithread": True, "skip_utf8_validation": True, **connect_options}
-        self.core = ClientProtocol()
-        self.events: list[dict[str, Any]] = []
-        self.resyncs: list[Resync] = []
-        self.auth_reply: dict[str, Any] | None = None
-        self.close_code: int | None = None
         self.closed = False  # True once the client is finished (no reconnect follows)
-        self.connects = 0
         self.ws: websocket.WebSocket | None = None
         self._lock = threading.RLock()  # guards the core, the outcomes and the events
         self._changed = threading.Condition(self._lock)
@@ -234,7 +224,7 @@ class Client:
         attempt = 0
         try:
             while not (self._stopping or self.closed):
-                time.sleep(min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2))  # backoff
+                time.sleep(self.backoff(attempt))  # a backoff between attempts, not a synchronization
                 attempt += 1
                 try:
                     self.open_socket()
