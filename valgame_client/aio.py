@@ -99,6 +99,9 @@ class AsyncClient(Shell[TokenSource]):
         return reply["data"]
 
     async def _exchange(self, command: Command, timeout: float) -> dict[str, Any]:
+        if self.connection is None:
+            self.core.forget(command.id)
+            raise RuntimeError("connect() first")
         if self.closed.is_set():
             self.core.forget(command.id)
             raise ConnectionLost(f"the client is closed ({self.close_code})", self.close_code)
@@ -168,8 +171,7 @@ class AsyncClient(Shell[TokenSource]):
             async with self._event_signal:
                 self.events.append(item.frame)
                 self._event_signal.notify_all()
-            if self.on_event is not None:
-                self.on_event(item.frame)
+            self.notify_event(item.frame)
         elif isinstance(item, Authenticated):
             self.auth_reply = item.reply.data
             self._ready.set()  # before any await: a command issued from now on is sent by its caller
@@ -177,8 +179,7 @@ class AsyncClient(Shell[TokenSource]):
                 await self._send(command)
         elif isinstance(item, Resync):
             self.resyncs.append(item)
-            if self.on_resync is not None:
-                self.on_resync(item)
+            self.notify_resync(item)
 
     def _reply_received(self, frame: dict[str, Any]) -> None:
         """Every reply frame, before its waiter is woken (a hook for subclasses that keep a log)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from valgame_client.core import ClientProtocol, Resync
+
+log = logging.getLogger("valgame_client")
 
 TokenT = TypeVar("TokenT")  # a token, or what makes one (a plain or an async callable, by shell)
 
@@ -33,3 +36,18 @@ class Shell(Generic[TokenT]):
         """Seconds before reconnect attempt `attempt` (from 0): exponential, capped, with jitter so that the
         clients of a node that went away do not all come back at once."""
         return min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    def notify_event(self, frame: dict[str, Any]) -> None:
+        """Hand an event to `on_event`; a failing callback is logged, and the connection carries on."""
+        if self.on_event is not None:
+            try:
+                self.on_event(frame)
+            except Exception:
+                log.exception("on_event failed for %s", frame.get("type"))
+
+    def notify_resync(self, resync: Resync) -> None:
+        if self.on_resync is not None:
+            try:
+                self.on_resync(resync)
+            except Exception:
+                log.exception("on_resync failed")

@@ -101,6 +101,9 @@ class Client(Shell[TokenSource]):
 
     def _exchange(self, command: Command, timeout: float) -> dict[str, Any]:
         with self._lock:
+            if self.ws is None:
+                self.core.forget(command.id)
+                raise RuntimeError("connect() first")
             if self.closed:
                 self.core.forget(command.id)
                 raise ConnectionLost(f"the client is closed ({self.close_code})", self.close_code)
@@ -192,11 +195,9 @@ class Client(Shell[TokenSource]):
         for command in resend:
             self._write(ws, command)
         for frame in events:
-            if self.on_event is not None:
-                self.on_event(frame)
+            self.notify_event(frame)
         for resync in resyncs:
-            if self.on_resync is not None:
-                self.on_resync(resync)
+            self.notify_resync(resync)
 
     def _connection_lost(self, ws: websocket.WebSocket, close_code: int | None) -> None:
         with self._changed:
