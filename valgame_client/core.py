@@ -266,12 +266,13 @@ class ClientProtocol:
     def connection_lost(self) -> list[Command]:
         """The socket is gone. Returns the commands sent on it whose outcome is unknown and that cannot be repeated
         (the caller must check whether they happened); the rest stay pending, to be sent again after `auth`."""
-        lost = [c for c in self._pending.values() if c.sent and not c.retry_safe]
-        for command in lost:
-            del self._pending[command.id]
+        lost: list[Command] = []
         for command in list(self._pending.values()):
             if command.type == "auth" or command.internal:
                 del self._pending[command.id]  # a new connection sends its own
+            elif command.sent and not command.retry_safe:
+                del self._pending[command.id]
+                lost.append(command)
             command.sent = False
         return lost
 

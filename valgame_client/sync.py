@@ -38,6 +38,7 @@ class Client(Shell[TokenSource]):
         self.connect_options = {"enable_multithread": True, "skip_utf8_validation": True, **connect_options}
         self.closed = False  # True once the client is finished (no reconnect follows)
         self.ws: websocket.WebSocket | None = None
+        self._reader: threading.Thread | None = None  # the current socket's reader (the only one reading it)
         self._lock = threading.RLock()  # guards the core, the outcomes and the events
         self._changed = threading.Condition(self._lock)
         self._outcomes: dict[FrameId, dict[str, Any] | ConnectionLost | None] = {}  # None: still waiting
@@ -59,7 +60,8 @@ class Client(Shell[TokenSource]):
             self.ws = ws
             self.connects += 1
             self._ready = self.token is None  # without a token the caller speaks `auth` itself
-        threading.Thread(target=self._read, args=(ws,), name="valgame-client-reader", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(ws,), name="valgame-client-reader", daemon=True)
+        self._reader.start()
 
     def authenticate(self) -> dict[str, Any]:
         assert self.token is not None
@@ -75,12 +77,15 @@ class Client(Shell[TokenSource]):
         """Close for good (no reconnect)."""
         with self._lock:
             self._stopping = True
-            ws = self.ws
+            ws, reader = self.ws, self._reader
         if ws is not None:
             try:
-                ws.close()
+                ws.send_close()  # the reader receives the node's answering close and ends
             except _LINK_ERRORS:
                 pass
+            if reader is not None and reader is not threading.current_thread():
+                reader.join(self.timeout)
+            ws.shutdown()
         with self._lock:
             self._finish()
 
@@ -164,10 +169,7 @@ class Client(Shell[TokenSource]):
         except _LINK_ERRORS:
             pass
         finally:
-            try:
-                ws.close()
-            except _LINK_ERRORS:
-                pass
+            ws.shutdown()  # the close handshake, if any, is done: recv_data answered the node's close frame
             self._connection_lost(ws, close_code)
 
     def _received(self, ws: websocket.WebSocket, payload: bytes) -> None:

@@ -123,7 +123,7 @@ def test_the_blocking_client_resends_a_keyed_command_after_a_drop_and_it_applies
             client.call("evo.buy", {"count": 1}, idem=True)  # a new key is a new purchase: no VAL left for it
         assert refused.value.code == "insufficient_funds"
         client.close()
-        assert client.closed
+        assert client.closed and client.close_code == 1000  # the node answered the close: a clean end
     watcher.close()
 
 
