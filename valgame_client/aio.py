@@ -19,6 +19,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.protocol import State
 
 from valgame_client.core import Authenticated, Command, Event, FrameId, Reply, Resync
 from valgame_client.errors import CommandError, ConnectionLost
@@ -213,12 +214,16 @@ class AsyncClient(Shell[TokenSource]):
         while not self._stopping and not self.closed.is_set():
             await asyncio.sleep(self.backoff(attempt))  # a backoff between attempts, not a synchronization
             attempt += 1
+            opened = None
             try:
                 await self.open_socket()
+                opened = self.connection
                 await self.authenticate()
                 return
             except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError, ConnectionLost):
-                continue  # the reader of a socket that opened handles its close; try again
+                if opened is not None and opened.state is not State.CLOSED:
+                    opened.transport.abort()  # no answer to `auth`: drop it, or it would hold one of the 3 sockets
+                continue  # its reader handles its close (and leaves the reconnecting to this loop)
             except CommandError:
                 self._finish()  # the token was refused: reconnecting cannot help
                 return

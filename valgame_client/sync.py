@@ -229,12 +229,16 @@ class Client(Shell[TokenSource]):
             while not (self._stopping or self.closed):
                 time.sleep(self.backoff(attempt))  # a backoff between attempts, not a synchronization
                 attempt += 1
+                opened = None
                 try:
                     self.open_socket()
+                    opened = self.ws
                     self.authenticate()
                     return
                 except (*_LINK_ERRORS, TimeoutError, ConnectionLost):
-                    continue
+                    if opened is not None:
+                        opened.abort()  # no answer to `auth`: drop it, or it would hold one of the 3 sockets
+                    continue  # its reader handles its close (and leaves the reconnecting to this loop)
                 except CommandError:
                     with self._lock:
                         self._finish()  # the token was refused: reconnecting cannot help
