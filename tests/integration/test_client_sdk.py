@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -73,6 +74,25 @@ async def test_the_async_client_fails_an_unkeyed_change_after_a_drop_and_repeats
         assert (state["player"]["val"], state["player"]["evo"]) == (0, 3)  # once, and not again
         await client.close()
     await watcher.close()
+
+
+async def test_after_a_node_restart_the_async_client_reconnects_and_says_events_were_missed(
+        make_server: Callable[..., ServerProcess]) -> None:
+    node = make_server()
+    login = await register(node.http, unique_name("sdk"))
+    client = AsyncClient(node.ws, token=login["access_token"], reconnect=True)
+    first = await client.connect()
+    await client.call("evo.buy", {"count": 1}, idem=True)
+    await client.wait_event("wallet.updated")
+    node.kill()  # the in-process bus and its event history die with the node; the storage stays
+    node.start()
+
+    state = await client.call("state.get", timeout=30)  # waits for the reconnect, then is sent
+    assert (state["player"]["val"], state["player"]["evo"]) == (0, 3)
+    assert client.connects == 2 and client.auth_reply is not None and client.auth_reply["resumed"] is False
+    assert first is not None and client.auth_reply["session"] != first["session"]
+    assert [r.reason for r in client.resyncs] == ["not_resumed"]  # the client must re-read what it shows
+    await client.close()
 
 
 async def test_the_async_client_stops_after_a_final_close(server: ServerProcess) -> None:
