@@ -16,7 +16,7 @@ from valgame_client import http as sdk_http
 from valgame_client.aio import AsyncClient
 from valgame_client.errors import CommandError
 
-CommandFailed = CommandError  # the name the tests use
+CommandFailed = CommandError  # the name this module gave error replies before the SDK (tests on other branches)
 
 
 class Client(AsyncClient):
