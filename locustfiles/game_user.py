@@ -14,8 +14,10 @@ Outcomes:
 Events the server pushes are counted per type (`EVENT_COUNTS`) and printed when the run ends; with `--csv PREFIX`
 they are also written to `PREFIX_events.csv`.
 
-Runs under Locust's gevent: the socket is `websocket-client` (pure Python sockets, which gevent patches), with one
-reader greenlet per user that matches replies to commands by id and answers the server's pings.
+Runs under Locust's gevent: the socket is the client SDK's blocking shell (valgame_client.sync, on
+`websocket-client`, pure Python sockets which gevent patches), whose reader thread is a greenlet that matches replies
+to commands by id and answers the server's pings. A dropped socket is reopened and its session resumed by the SDK;
+commands in flight that cannot be repeated safely are recorded as failures.
 
     locust -f locustfiles/game_user.py --headless -u 100 -r 10 -t 5m --host http://127.0.0.1:8000
 
@@ -27,22 +29,22 @@ locustfiles/normal.py, peak.py and stress.py.
 from __future__ import annotations
 
 import csv
-import itertools
 import os
 import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import gevent
 import orjson
-import websocket  # websocket-client
-from gevent.event import AsyncResult
 from locust import HttpUser, between, events, task
 from locust.env import Environment
 from locust.exception import StopUser
+
+from valgame_client.errors import CommandError, ConnectionLost
+from valgame_client.http import Tokens, login_request, register_request, socket_url
+from valgame_client.sync import Client
 
 DUNGEON = "cueva-goblins"
 REPLY_TIMEOUT = float(os.environ.get("VALGAME_REPLY_TIMEOUT", "10"))
@@ -62,90 +64,13 @@ EXPECTED: dict[str, frozenset[str]] = {
 EVENT_COUNTS: Counter[str] = Counter()
 
 
-def socket_url(host: str) -> str:
-    """`http://h:p/base` -> `ws://h:p/base/ws` (and https -> wss)."""
-    parts = urlsplit(host)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme, "ws")
-    path = parts.path.rstrip("/")
-    if not path.endswith("/ws"):
-        path += "/ws"
-    return urlunsplit((scheme, parts.netloc, path, "", ""))
-
-
-class CommandError(Exception):
-    """An error reply the player did not expect (recorded as a failure)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-
-
-class GameSocket:
-    """One protocol connection: `call` sends a command and waits for its reply; events go to `on_event`."""
-
-    def __init__(self, url: str, on_event: Any) -> None:
-        self.ws = websocket.create_connection(url, timeout=REPLY_TIMEOUT, enable_multithread=True,
-                                              skip_utf8_validation=True)
-        self.ws.settimeout(None)  # the reader blocks (a greenlet); `call` has its own timeout
-        self._ids = itertools.count(1)
-        self._pending: dict[int, AsyncResult] = {}
-        self._on_event = on_event
-        self.closed: str | None = None
-        self._reader = gevent.spawn(self._read)
-
-    def _read(self) -> None:
-        try:
-            while True:
-                raw = self.ws.recv()  # answers pings; raises once the socket closes
-                if not raw:
-                    continue
-                message = orjson.loads(raw)
-                if "ok" in message:
-                    waiter = self._pending.pop(message.get("id"), None)
-                    if waiter is not None:
-                        waiter.set(message)
-                else:
-                    self._on_event(message)
-        except Exception as exc:
-            self.closed = f"socket closed ({type(exc).__name__}: {exc})"
-        finally:
-            for waiter in self._pending.values():
-                waiter.set(None)
-            self._pending.clear()
-
-    def call(self, type_: str, data: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, float, int]:
-        """Send a command; return (reply or None when the socket closed, milliseconds, reply length)."""
-        if self.closed:
-            return None, 0.0, 0
-        frame_id = next(self._ids)
-        waiter = AsyncResult()
-        self._pending[frame_id] = waiter
-        raw = orjson.dumps({"id": frame_id, "type": type_, "data": data or {}})
-        started = time.perf_counter()
-        self.ws.send(raw.decode())
-        try:
-            reply = waiter.get(timeout=REPLY_TIMEOUT)
-        except gevent.Timeout:
-            self._pending.pop(frame_id, None)
-            raise TimeoutError(f"no reply to {type_} in {REPLY_TIMEOUT:g} s") from None
-        elapsed = (time.perf_counter() - started) * 1000
-        return reply, elapsed, len(orjson.dumps(reply)) if reply else 0
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        except Exception:
-            pass
-        self._reader.kill(block=False)
-
-
 class ValgamePlayer(HttpUser):
     """A player: register, log in, open the socket, then play a weighted mix of commands."""
 
     wait_time = between(float(os.environ.get("VALGAME_WAIT_MIN", "1")), float(os.environ.get("VALGAME_WAIT_MAX", "2")))
 
     def on_start(self) -> None:
-        self.sock: GameSocket | None = None
+        self.sock: Client | None = None
         self.name = "lt_" + uuid.uuid4().hex[:16]
         self.player_id = ""
         self.character = ""
@@ -165,28 +90,23 @@ class ValgamePlayer(HttpUser):
 
     # --- set-up ---------------------------------------------------------------------------------------------
     def _login(self) -> None:
-        body = {"username": self.name, "email": f"{self.name}@load.test", "password": PASSWORD}
-        with self.client.post("/auth/register", json=body, name="/auth/register", catch_response=True) as r:
-            if r.status_code != 201:
-                r.failure(f"register: {r.status_code} {r.text[:200]}")
-                raise StopUser  # not a usable player: Locust stops this user
-        with self.client.post("/auth/login", json={"username": self.name, "password": PASSWORD},
-                              name="/auth/login", catch_response=True) as r:
-            if r.status_code != 200:
-                r.failure(f"login: {r.status_code} {r.text[:200]}")
-                raise StopUser
-            self.token = r.json()["access_token"]
-            self.player_id = r.json()["player_id"]
+        steps = ((register_request(self.name, f"{self.name}@load.test", PASSWORD), 201),
+                 (login_request(self.name, PASSWORD), 200))
+        for request, status in steps:
+            with self.client.request(request.method, request.path, data=request.content(), headers=request.headers(),
+                                     name=request.path, catch_response=True) as r:
+                if r.status_code != status:
+                    r.failure(f"{request.path}: {r.status_code} {r.text[:200]}")
+                    raise StopUser  # not a usable player: Locust stops this user
+        tokens = Tokens.from_reply(r.json())
+        self.token, self.player_id = tokens.access_token, tokens.player_id
 
     def _connect(self) -> None:
-        started = time.perf_counter()
-        try:
-            self.sock = GameSocket(socket_url(self.host or ""), self._on_event)
-        except Exception as exc:
-            self._record("connect", (time.perf_counter() - started) * 1000, 0, exc)
-            raise StopUser from None
-        self._record("connect", (time.perf_counter() - started) * 1000, 0, None)
-        auth = self.command("auth", {"token": self.token})
+        self.sock = Client(socket_url(self.host or ""), token=self.token, reconnect=True, on_event=self._on_event,
+                           timeout=REPLY_TIMEOUT)
+        if self._timed("connect", self.sock.open_socket) is None:
+            raise StopUser
+        auth = self._timed("auth", self.sock.authenticate)
         if auth is None:
             raise StopUser
         player = auth["player"]
@@ -204,29 +124,43 @@ class ValgamePlayer(HttpUser):
         self.environment.events.request.fire(request_type="WS", name=name, response_time=ms,
                                              response_length=length, exception=exc, context={})
 
+    def _timed(self, name: str, work: Callable[[], Any]) -> Any:
+        """Run `work` and record it under `name`: its result on success, else None."""
+        started = time.perf_counter()
+        try:
+            result = work()
+        except Exception as exc:
+            self._record(name, (time.perf_counter() - started) * 1000, 0, exc)
+            return None
+        self._record(name, (time.perf_counter() - started) * 1000, len(orjson.dumps(result)) if result else 0, None)
+        return result if result is not None else {}
+
     def command(self, type_: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Run one command and record it; the reply data on success, else None."""
         if self.sock is None:
             return None
+        started = time.perf_counter()
         try:
-            reply, ms, length = self.sock.call(type_, data)
+            reply = self.sock.request(type_, data)
+        except ConnectionLost as exc:
+            self._record(type_, (time.perf_counter() - started) * 1000, 0, exc)
+            if self.sock.closed:  # a close the SDK does not come back from (kicked, replaced, token refused)
+                self._reconnect()
+            return None
         except Exception as exc:
             self._record(type_, REPLY_TIMEOUT * 1000, 0, exc)
             return None
-        if reply is None:
-            self._record(type_, ms, 0, ConnectionError(self.sock.closed or "socket closed"))
-            self._reconnect()
-            return None
+        ms = (time.perf_counter() - started) * 1000
+        length = len(orjson.dumps(reply))
         if reply["ok"]:
             self._record(type_, ms, length, None)
             return reply.get("data") or {}
-        error = reply.get("error") or {}
-        code = str(error.get("code"))
+        code = str((reply.get("error") or {}).get("code"))
         if code in EXPECTED.get(type_, ()):
             self._record(f"{type_} [{code}]", ms, length, None)
             self._refused(type_, code)
         else:
-            self._record(type_, ms, length, CommandError(code, str(error.get("message"))))
+            self._record(type_, ms, length, CommandError(reply))
         return None
 
     def _reconnect(self) -> None:

@@ -160,19 +160,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _admin_request(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> int:
-    """Call the admin REST of a running node. Credentials come from the environment, never from arguments:
-    VALGAME_ADMIN_TOKEN, or VALGAME_ADMIN_USER with VALGAME_ADMIN_PASSWORD."""
-    import urllib.error
-    import urllib.request
-
-    def call(method: str, path: str, body: dict[str, Any] | None, token: str | None) -> dict[str, Any]:
-        request = urllib.request.Request(args.url.rstrip("/") + path, method=method,
-                                         data=orjson.dumps(body) if body is not None else None)
-        request.add_header("content-type", "application/json")
-        if token:
-            request.add_header("authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return orjson.loads(response.read())
+    """Call the admin REST of a running node through the client SDK. Credentials come from the environment, never
+    from arguments: VALGAME_ADMIN_TOKEN, or VALGAME_ADMIN_USER with VALGAME_ADMIN_PASSWORD."""
+    from valgame_client import http
 
     try:
         token = os.environ.get("VALGAME_ADMIN_TOKEN")
@@ -181,10 +171,10 @@ def _admin_request(args: argparse.Namespace, method: str, path: str, body: dict[
             if not (user and password):
                 print("set VALGAME_ADMIN_TOKEN, or VALGAME_ADMIN_USER and VALGAME_ADMIN_PASSWORD", file=sys.stderr)
                 return 2
-            token = call("POST", "/auth/login", {"username": user, "password": password}, None)["access_token"]
-        result = call(method, path, body, token)
-    except urllib.error.HTTPError as exc:
-        print(exc.read().decode(errors="replace"), file=sys.stderr)
+            token = http.login(args.url, user, password).access_token
+        result = http.send(args.url, http.admin_request(method, path, body, token))
+    except http.HttpError as exc:
+        print(orjson.dumps({"error": exc.error}).decode(), file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"cannot reach {args.url}: {exc}", file=sys.stderr)

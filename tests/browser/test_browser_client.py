@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
+from tests.support.admin import make_admin
 from tests.support.client import unique_name
 from tests.support.servers import REPO, ServerProcess
+from valgame_client.sync import Client as BlockingClient
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -232,34 +233,14 @@ def test_two_players_fight_and_trade_in_the_browser(make_server: Callable[..., S
     assert_no_page_errors(a, b)
 
 
-def make_admin(node: ServerProcess) -> str:
-    """A fresh account given the admin role with the CLI; returns its access token."""
-    name = unique_name("ops")
-    with httpx.Client(base_url=node.http) as http:
-        response = http.post("/auth/register", json={"username": name, "email": f"{name}@example.test",
-                                                     "password": PASSWORD})
-        assert response.status_code == 201, response.text
-        node.create_admin(name)
-        response = http.post("/auth/login", json={"username": name, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        return response.json()["access_token"]
-
-
 def ops_broadcast(node: ServerProcess, token: str, message: str) -> dict[str, Any]:
-    """Send `ops.broadcast` over the socket, as an ops tool would."""
-    from websockets.sync.client import connect
-
-    with connect(node.ws, open_timeout=10) as ws:
-        ws.send(orjson.dumps({"id": 1, "type": "auth", "data": {"token": token}}).decode())
-        ws.send(orjson.dumps({"id": 2, "type": "ops.broadcast",
-                              "data": {"message": message, "key": unique_name("bc")}}).decode())
-        while True:
-            frame = orjson.loads(ws.recv(timeout=10))
-            if frame.get("id") == 1:
-                assert frame["ok"], frame
-            if frame.get("id") == 2:
-                assert frame["ok"], frame
-                return frame["data"]
+    """Send `ops.broadcast` over the socket, as an ops tool would (with the SDK's blocking client)."""
+    client = BlockingClient(node.ws, token=token)
+    try:
+        client.connect()
+        return client.call("ops.broadcast", {"message": message, "key": unique_name("bc")})
+    finally:
+        client.close()
 
 
 def test_ops_announcement_shows_as_a_banner_on_every_page(make_server: Callable[..., ServerProcess],
@@ -272,7 +253,7 @@ def test_ops_announcement_shows_as_a_banner_on_every_page(make_server: Callable[
     a = open_player(node, "ana")
     b = open_player(node, "bo")
     message = "Maintenance at 18:00 UTC: the market closes for ten minutes."
-    reply = ops_broadcast(node, make_admin(node), message)
+    reply = ops_broadcast(node, make_admin(node)[1], message)
     assert reply["delivered"] >= 2, reply
     for player in (a, b):
         expect(player.by("announcement-banner")).to_have_count(1)
