@@ -88,7 +88,7 @@ class Combats:
                     continue  # changed under us: read the new deadline
                 except TimeoutError:
                     pass
-                if not await node.bus.claim_once(f"combat:{combat.id}:{combat.round}", 60):
+                if not await node.bus.claims.claim_once(f"combat:{combat.id}:{combat.round}", 60):
                     await asyncio.sleep(0.05)  # another node resolves this round; look again shortly
                     continue
                 try:

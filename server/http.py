@@ -210,7 +210,7 @@ async def api_rankings_global(request: Request) -> Response:
     if not re.fullmatch(BOARD_PATTERN, board):
         raise HttpError(400, ErrorCode.BAD_REQUEST, "unknown board", field="board")
     limit = _int_param(request, "limit", 10, 1, node.game.ranking_top_max)
-    rows = await node.bus.rank_top(board, limit)
+    rows = await node.bus.leaderboards.rank_top(board, limit)
     names = await node.names_of([p for p, _ in rows])
     return JSONResponse({"board": board, "entries": [
         {"rank": i + 1, "player": p, "name": names.get(p), "score": int(s)} for i, (p, s) in enumerate(rows)]})

@@ -83,8 +83,8 @@ async def rebuild_rankings(node: Node) -> int:
             boards.setdefault(board, {})[doc.id] = score
         count += 1
     for board, scores in boards.items():
-        await node.bus.rank_clear(board)
-        await node.bus.rank_set(board, scores)
+        await node.bus.leaderboards.rank_clear(board)
+        await node.bus.leaderboards.rank_set(board, scores)
     return count
 
 

@@ -35,11 +35,13 @@ class Node:
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
         self.storage: Storage = open_storage(settings.storage_url)
-        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
-                                 on_gap=self.metrics.bus_gaps.inc, presence_seconds=settings.presence_seconds)
         self.hub = Hub(self.metrics)
         self.hub.on_control = self._on_control
-        self.players = Players(self.storage, self.bus, self.game,
+        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
+                                 presence_seconds=settings.presence_seconds, sockets=self.hub.local_count,
+                                 figures=self.figures, on_gap=self.metrics.bus_gaps.inc,
+                                 on_recovered=self._bus_recovered)
+        self.players = Players(self.storage, self.bus.events, self.bus.claims, self.bus.leaderboards, self.game,
                                StateCache(settings.state_cache_size, settings.state_cache_seconds),
                                settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
@@ -53,9 +55,6 @@ class Node:
         self._ids: dict[str, str] = {}  # name -> player id
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
-        self.bus.local_sockets = self.hub.local_count
-        self.bus.stats = self.figures
-        self.bus.on_recovered = self._bus_recovered
         self.draining = False
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -70,7 +69,7 @@ class Node:
         if not serve:
             return
         await self.storage.put_meta("game_settings", self.game.to_dict())
-        if not await self.bus.rank_top("points", 1):
+        if not await self.bus.leaderboards.rank_top("points", 1):
             await jobs.rebuild_rankings(self)
         self.spawn(self.ticker.run(), "energy-ticker")
         for name, seconds, work in (
@@ -164,7 +163,7 @@ class Node:
                 session.close(int(message["code"]), message.get("reason", ""))
         elif kind == "announce":
             reached = ops.announce_locally(self, message["data"])
-            self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")
+            self.spawn(self.bus.claims.add_count(message["ack"], reached, 600), "ack")
         elif kind == "drain":
             self.spawn(self.drain(), "drain")
         elif kind == "players_changed":
@@ -179,12 +178,12 @@ class Node:
         that lost its data are rebuilt from storage (by one node). Cached states may have missed announcements of
         changes meanwhile: they are dropped."""
         self.players.cache.clear()
-        if lost and await self.bus.claim_once("rebuild-rankings", 60):
+        if lost and await self.bus.claims.claim_once("rebuild-rankings", 60):
             self.spawn(jobs.rebuild_rankings(self), "rebuild-rankings")
         for session in list(self.hub.sessions.values()):
             if session.closed:
                 continue
-            missed = None if lost else await self.bus.replay(session.player_id, session.last_seq)
+            missed = None if lost else await self.bus.events.replay(session.player_id, session.last_seq)
             if missed is None:
                 session.close(CloseCode.DRAINING, "event bus restarted; reconnect")
                 continue

@@ -20,24 +20,24 @@ DEDUP_SECONDS = 24 * 3600
 async def broadcast(node: Node, message: str, to: str | None = None, key: str | None = None) -> dict[str, Any]:
     """Show `message` on every socket of every node (or every socket of one player). With `key`, a retried
     broadcast is shown once: the retry reaches nobody and says so."""
-    if key is not None and not await node.bus.claim_once(f"broadcast:{key}", DEDUP_SECONDS):
+    if key is not None and not await node.bus.claims.claim_once(f"broadcast:{key}", DEDUP_SECONDS):
         return {"delivered": 0, "duplicate": True}
     data = {"message": message, "at": time.time(), "id": key or secrets.token_hex(8)}
     if to is not None:
         player_id = await node.player_id_of(to)
         if player_id is None:
             raise GameError(ErrorCode.NOT_FOUND, f"no player named {to}", field="data.to")
-        sessions = await node.bus.sessions_of(player_id)
-        await node.bus.publish(player_id, [("ops.announcement", data)])
+        sessions = await node.bus.presence.sessions_of(player_id)
+        await node.bus.events.publish(player_id, [("ops.announcement", data)])
         return {"delivered": len(sessions), "duplicate": False}
     ack = f"ack:{data['id']}"
-    expected = len(await node.bus.nodes())
-    await node.bus.control({"kind": "announce", "data": data, "ack": ack})
+    expected = len(await node.bus.presence.nodes())
+    await node.bus.events.control({"kind": "announce", "data": data, "ack": ack})
     deadline = time.monotonic() + ACK_WAIT_SECONDS
-    calls, delivered = await node.bus.get_count(ack)
+    calls, delivered = await node.bus.claims.get_count(ack)
     while calls < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.02)  # polling a counter the other nodes fill, bounded by the deadline
-        calls, delivered = await node.bus.get_count(ack)
+        calls, delivered = await node.bus.claims.get_count(ack)
     return {"delivered": delivered, "nodes": calls, "duplicate": False}
 
 
@@ -54,22 +54,22 @@ async def kick(node: Node, name: str, reason: str = "kicked by an operator") -> 
     player_id = await node.player_id_of(name)
     if player_id is None:
         raise GameError(ErrorCode.NOT_FOUND, f"no player named {name}", field="data.player")
-    sessions = await node.bus.sessions_of(player_id)
+    sessions = await node.bus.presence.sessions_of(player_id)
     for session_id, node_id, _ in sessions:
-        await node.bus.control({"kind": "close_session", "session": session_id, "code": CloseCode.KICKED,
+        await node.bus.events.control({"kind": "close_session", "session": session_id, "code": CloseCode.KICKED,
                                 "reason": reason[:100]}, node_id)
     return {"kicked": len(sessions)}
 
 
 async def drain(node: Node, node_id: str | None = None) -> dict[str, Any]:
     target = node_id or node.id
-    if target not in await node.bus.nodes():
+    if target not in await node.bus.presence.nodes():
         raise GameError(ErrorCode.NOT_FOUND, f"no live node {target}", field="data.node")
-    await node.bus.control({"kind": "drain"}, target)
+    await node.bus.events.control({"kind": "drain"}, target)
     return {"node": target, "draining": True}
 
 
 async def stats(node: Node) -> dict[str, Any]:
-    nodes = await node.bus.nodes()
+    nodes = await node.bus.presence.nodes()
     return {"nodes": nodes, "sockets": sum(int(n.get("sockets", 0)) for n in nodes.values()),
             "node": node.id}

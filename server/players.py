@@ -29,7 +29,7 @@ from persistence import (
     Storage,
 )
 from protocol import ErrorCode
-from server.bus import Bus
+from server.bus import Claims, Events, Leaderboards
 from server.game.config import GameSettings
 from server.game.errors import GameError
 from server.game.outcome import Outcome, RuleContext
@@ -88,10 +88,12 @@ Planner = Callable[[RuleContext], Awaitable[Plan]]
 
 
 class Players:
-    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings, cache: StateCache,
-                 idem_claim_seconds: int = 10) -> None:
+    def __init__(self, storage: Storage, events: Events, claims: Claims, leaderboards: Leaderboards,
+                 settings: GameSettings, cache: StateCache, idem_claim_seconds: int = 10) -> None:
         self.storage = storage
-        self.bus = bus
+        self.events = events
+        self.claims = claims
+        self.leaderboards = leaderboards
         self.settings = settings
         self.cache = cache
         self.idem_claim_seconds = idem_claim_seconds
@@ -175,7 +177,7 @@ class Players:
         while True:
             try:
                 async with asyncio.timeout(BUS_CALL_SECONDS):
-                    if await self.bus.claim_once(key, self.idem_claim_seconds):
+                    if await self.claims.claim_once(key, self.idem_claim_seconds):
                         return True
             except Exception as exc:  # whatever the adapter raises when it cannot reach its server
                 log.warning("idem claim unavailable; going ahead unclaimed", extra={"error": repr(exc)})
@@ -187,7 +189,7 @@ class Players:
     async def _release(self, key: str) -> None:
         try:
             async with asyncio.timeout(BUS_CALL_SECONDS):
-                await self.bus.release(key)
+                await self.claims.release(key)
         except Exception as exc:  # the claim lapses by itself
             log.warning("idem claim not released", extra={"error": repr(exc)})
 
@@ -220,7 +222,7 @@ class Players:
                 continue  # a twin of this command committed first: the next pass replays its reply
             await self.committed(planned.change, planned.applied, ctx.now)
             for topic, event_type, data in planned.broadcasts:
-                await self.bus.broadcast(topic, event_type, data)
+                await self.events.broadcast(topic, event_type, data)
             return Reply(planned.reply)
         raise GameError(ErrorCode.CONFLICT, "the state changed too often at once; try again")
 
@@ -239,7 +241,7 @@ class Players:
             version = versions[write.id] = (write.expected_version or 0) + 1
             self.cache.put(PlayerDoc(write.id, write.name, version, write.state), states[write.id])
         if versions:
-            await self.bus.control({"kind": "players_changed", "versions": versions})
+            await self.events.control({"kind": "players_changed", "versions": versions})
         await self.after_commit(applied, now)
 
     async def after_commit(self, applied: list[Applied], now: float) -> None:
@@ -251,7 +253,7 @@ class Players:
                 events.extend(("notification.new", {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at,
                                                     "unread": unread}) for n in item.notifications)
             if events:
-                await self.bus.publish(item.player_id, events)
+                await self.events.publish(item.player_id, events)
             if self.on_energy is not None:
                 for kind, data in item.outcome.events:
                     if kind == "energy.updated":
@@ -265,6 +267,6 @@ class Players:
         for board, score in ranking_scores(state, now).items():
             if old.get(board) == score:
                 continue
-            await self.bus.rank_set(board, {player_id: score})
-            await self.bus.broadcast(f"ranking:{board}", "ranking.updated",
+            await self.leaderboards.rank_set(board, {player_id: score})
+            await self.events.broadcast(f"ranking:{board}", "ranking.updated",
                                      {"board": board, "player": player_id, "name": name, "score": score})

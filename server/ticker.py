@@ -67,6 +67,6 @@ class EnergyTicker:
             return
         _, state = await node.players.load(player_id)
         view = energy_view(state, node.game, max(time.time(), due_at))
-        if await node.bus.claim_once(f"energy:{player_id}:{due_at}", 3600):
-            await node.bus.publish(player_id, [("energy.updated", view)])
+        if await node.bus.claims.claim_once(f"energy:{player_id}:{due_at}", 3600):
+            await node.bus.events.publish(player_id, [("energy.updated", view)])
         self.watch(player_id, view["next_at"])

@@ -24,8 +24,8 @@ async def chat_send(call: Call) -> dict[str, Any]:
     message = {"id": make_id("m"), "from": call.session.name, "player": call.player_id,
                "text": call.data["text"], "at": call.now, "channel": "global"}
     bus = call.node.bus
-    await bus.chat_append(message, call.node.game.chat_history)
-    await bus.broadcast("chat:global", "chat.message", message)
+    await bus.chat.chat_append(message, call.node.game.chat_history)
+    await bus.events.broadcast("chat:global", "chat.message", message)
     return {"id": message["id"], "at": message["at"]}
 
 
@@ -39,14 +39,14 @@ async def chat_whisper(call: Call) -> dict[str, Any]:
     _chat_admit(call)
     message = {"id": make_id("m"), "from": call.session.name, "player": call.player_id, "to": call.data["to"],
                "text": call.data["text"], "at": call.now, "channel": "whisper"}
-    await call.node.bus.publish(target, [("chat.message", message)])
+    await call.node.bus.events.publish(target, [("chat.message", message)])
     return {"id": message["id"], "at": message["at"]}
 
 
 @handles("chat.history")
 async def chat_history(call: Call) -> dict[str, Any]:
     limit = call.data.get("limit", call.node.game.chat_history)
-    return {"messages": await call.node.bus.chat_history(min(limit, call.node.game.chat_history))}
+    return {"messages": await call.node.bus.chat.chat_history(min(limit, call.node.game.chat_history))}
 
 
 @handles("notification.list")
@@ -76,14 +76,14 @@ async def _entries(call: Call, rows: list[tuple[str, float]], first_rank: int) -
 async def ranking_top(call: Call) -> dict[str, Any]:
     board = call.data["board"]
     limit = min(call.data.get("limit", 10), call.node.game.ranking_top_max)
-    rows = await call.node.bus.rank_top(board, limit)
+    rows = await call.node.bus.leaderboards.rank_top(board, limit)
     return {"board": board, "entries": await _entries(call, rows, 1)}
 
 
 @handles("ranking.me")
 async def ranking_me(call: Call) -> dict[str, Any]:
     board = call.data["board"]
-    found = await call.node.bus.rank_of(board, call.player_id)
+    found = await call.node.bus.leaderboards.rank_of(board, call.player_id)
     rank, score = found if found else (None, 0)
     return {"board": board, "rank": rank, "score": int(score)}
 
@@ -92,9 +92,9 @@ async def ranking_me(call: Call) -> dict[str, Any]:
 async def ranking_around(call: Call) -> dict[str, Any]:
     board = call.data["board"]
     radius = call.data.get("radius", 5)
-    found = await call.node.bus.rank_of(board, call.player_id)
+    found = await call.node.bus.leaderboards.rank_of(board, call.player_id)
     if found is None:
         return {"board": board, "entries": []}
     start = max(found[0] - 1 - radius, 0)
-    rows = await call.node.bus.rank_range(board, start, found[0] - 1 + radius)
+    rows = await call.node.bus.leaderboards.rank_range(board, start, found[0] - 1 + radius)
     return {"board": board, "entries": await _entries(call, rows, start + 1)}
