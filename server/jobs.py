@@ -105,4 +105,8 @@ async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name:
 
 
 async def purge_once(node: Node) -> int:
-    return await node.storage.purge_idem(time.time() - IDEM_KEEP_SECONDS)
+    """Forget idempotency records past their keeping time, and tokens long expired; return how many records."""
+    cutoff = time.time() - IDEM_KEEP_SECONDS
+    purged = await node.storage.purge_idem(cutoff)
+    await node.storage.purge_tokens(cutoff)
+    return purged

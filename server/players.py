@@ -21,12 +21,12 @@ from persistence import (
     Change,
     Conflict,
     Duplicate,
+    GameStore,
     IdemRecord,
     LedgerEntry,
     Notification,
     PlayerDoc,
     PlayerWrite,
-    Storage,
 )
 from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
@@ -88,7 +88,7 @@ Planner = Callable[[RuleContext], Awaitable[Plan]]
 
 
 class Players:
-    def __init__(self, storage: Storage, events: Events, claims: Claims, leaderboards: Leaderboards,
+    def __init__(self, storage: GameStore, events: Events, claims: Claims, leaderboards: Leaderboards,
                  settings: GameSettings, cache: StateCache, idem_claim_seconds: int = 10) -> None:
         self.storage = storage
         self.events = events
