@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 from persistence import Account, Duplicate
 from protocol import ErrorCode
 from protocol.messages import BOARD_PATTERN
-from server import ops
 from server.auth import AuthError, hash_password, verify_password
 from server.game.errors import GameError
 from server.node import Node
@@ -191,7 +190,7 @@ async def api_dungeons(request: Request) -> Response:
 
 async def api_characters(request: Request) -> Response:
     """The caller's own characters, `offset`/`limit` paginated."""
-    from server.game.state import characters_view
+    from server.game.views import characters_view
 
     player_id = await _bearer(request)
     node = node_of(request)
@@ -211,7 +210,7 @@ async def api_rankings_global(request: Request) -> Response:
         raise HttpError(400, ErrorCode.BAD_REQUEST, "unknown board", field="board")
     limit = _int_param(request, "limit", 10, 1, node.game.ranking_top_max)
     rows = await node.bus.leaderboards.rank_top(board, limit)
-    names = await node.names_of([p for p, _ in rows])
+    names = await node.names.names_of([p for p, _ in rows])
     return JSONResponse({"board": board, "entries": [
         {"rank": i + 1, "player": p, "name": names.get(p), "score": int(s)} for i, (p, s) in enumerate(rows)]})
 
@@ -248,18 +247,18 @@ async def _ops_call(request: Request, work: Any, fields: dict[str, type], requir
 
 
 async def admin_broadcast(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.broadcast(node, b["message"][:500], b.get("to"), b.get("key")),
+    return await _ops_call(request, lambda node, b: node.ops.broadcast(b["message"][:500], b.get("to"), b.get("key")),
                            {"message": str, "to": str, "key": str}, ("message",))
 
 
 async def admin_kick(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason", "kicked")),
+    return await _ops_call(request, lambda node, b: node.ops.kick(b["player"], b.get("reason", "kicked")),
                            {"player": str, "reason": str}, ("player",))
 
 
 async def admin_drain(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.drain(node, b.get("node")), {"node": str}, ())
+    return await _ops_call(request, lambda node, b: node.ops.drain(b.get("node")), {"node": str}, ())
 
 
 async def admin_stats(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.stats(node), {}, ())
+    return await _ops_call(request, lambda node, b: node.ops.stats(), {}, ())

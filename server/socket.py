@@ -19,8 +19,8 @@ from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode,
 from server.auth import AuthError, Claims
 from server.dispatch import dispatch
 from server.node import Node
+from server.player_summary import player_summary
 from server.session import Session
-from server.views import player_summary
 
 log = logging.getLogger("valgame.socket")
 
@@ -117,7 +117,7 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
     await _enforce_session_cap(node, session.player_id)
     last_seq = await bus.events.last_seq(session.player_id)
     reply = {
-        "player": await player_summary(node, session.player_id),
+        "player": await player_summary(node.players, node.storage, node.storage, node.game, session.player_id),
         "session": session.id,
         "node": node.id,
         "protocol": PROTOCOL_VERSION,
@@ -173,7 +173,7 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
             continue
         idle.clear()
         try:
-            await dispatch(node, session, raw)
+            await dispatch(node.commands, node.metrics, session, raw)
         finally:
             idle.set()
 

@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from server.bus.port import BusListener, ChatHistory, Claims, Events, Leaderboards, Link, Presence
+from server.bus.port import Bus, BusListener, ChatHistory, Claims, Events, Leaderboards, Presence
 
 __all__ = ["Bus", "BusListener", "ChatHistory", "Claims", "Events", "Leaderboards", "Presence", "open_bus"]
-
-
-@dataclass(slots=True, frozen=True)
-class Bus:
-    """One adapter's ports, sharing its connection (`link`): services take the ports they use, the node starts and
-    stops the whole."""
-
-    link: Link
-    events: Events
-    presence: Presence
-    claims: Claims
-    leaderboards: Leaderboards
-    chat: ChatHistory
-
-    async def start(self, listener: BusListener) -> None:
-        await self.link.start(listener)
-
-    async def close(self) -> None:
-        await self.link.close()
-
-    async def ping(self) -> bool:
-        return await self.link.ping()
 
 
 def open_bus(url: str, node_id: str, history_size: int, history_seconds: float, *,

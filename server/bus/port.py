@@ -11,11 +11,12 @@
 - `Link`: the connection every port of one adapter shares: start, close, health.
 
 Each adapter (in-process: `server/bus/memory/`, Redis: `server/bus/redis/`) implements every port in its own module;
-`open_bus(url)` (server/bus/__init__.py) builds the set an URL names.
+`open_bus(url)` (server/bus/__init__.py) builds the set an URL names: a `Bus`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -114,3 +115,25 @@ class ChatHistory(Protocol):
     async def chat_append(self, message: dict[str, Any], keep: int) -> None: ...
 
     async def chat_history(self, count: int) -> list[dict[str, Any]]: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Bus:
+    """One adapter's ports, sharing its connection (`link`): services take the ports they use, the node starts and
+    stops the whole."""
+
+    link: Link
+    events: Events
+    presence: Presence
+    claims: Claims
+    leaderboards: Leaderboards
+    chat: ChatHistory
+
+    async def start(self, listener: BusListener) -> None:
+        await self.link.start(listener)
+
+    async def close(self) -> None:
+        await self.link.close()
+
+    async def ping(self) -> bool:
+        return await self.link.ping()

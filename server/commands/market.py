@@ -20,7 +20,7 @@ DEFAULT_ORDER = {"price": False, "newest": True, "level": True}  # descending?
 
 
 async def _listing(call: Call, listing_id: str) -> dict[str, Any]:
-    listing = await call.node.storage.get_listing(listing_id)
+    listing = await call.ctx.store.get_listing(listing_id)
     if listing is None:
         raise GameError(ErrorCode.NOT_FOUND, f"no listing {listing_id!r}", field="data.listing")
     return listing
@@ -28,7 +28,7 @@ async def _listing(call: Call, listing_id: str) -> dict[str, Any]:
 
 @handles("market.list")
 async def market_list(call: Call) -> Reply:
-    data, players = call.data, call.node.players
+    data, players = call.data, call.ctx.players
 
     async def plan(ctx: RuleContext) -> Plan:
         doc, state = await players.load(call.player_id)
@@ -45,7 +45,7 @@ async def market_list(call: Call) -> Reply:
 
 @handles("market.buy")
 async def market_buy(call: Call) -> Reply:
-    players = call.node.players
+    players = call.ctx.players
 
     async def plan(ctx: RuleContext) -> Plan:
         listing = await _listing(call, call.data["listing"])
@@ -67,7 +67,7 @@ async def market_buy(call: Call) -> Reply:
 
 @handles("market.cancel")
 async def market_cancel(call: Call) -> Reply:
-    players = call.node.players
+    players = call.ctx.players
 
     async def plan(ctx: RuleContext) -> Plan:
         listing = await _listing(call, call.data["listing"])
@@ -104,12 +104,12 @@ async def market_browse(call: Call) -> dict[str, Any]:
     sort = data.get("sort", "price")
     order = data.get("order")
     descending = DEFAULT_ORDER[sort] if order is None else order == "desc"
-    limit = min(data.get("limit", 20), call.node.game.market_page_max)
+    limit = min(data.get("limit", 20), call.ctx.game.market_page_max)
     query = ListingQuery(kind=data.get("kind"), rank=data.get("rank"), price_min=data.get("price_min"),
                          price_max=data.get("price_max"), min_level=data.get("min_level"), name=data.get("name"),
                          sort=sort, descending=descending, limit=limit + 1, live_at=call.now,
                          after=_decode_cursor(data["cursor"]) if data.get("cursor") else None)
-    rows = await call.node.storage.query_listings(query)
+    rows = await call.ctx.store.query_listings(query)
     page, more = rows[:limit], len(rows) > limit
     return {"listings": [market.listing_view(row) for row in page],
             "next": _encode_cursor(page[-1], query.sort_column) if more else None}
@@ -118,6 +118,6 @@ async def market_browse(call: Call) -> dict[str, Any]:
 @handles("market.mine")
 async def market_mine(call: Call) -> dict[str, Any]:
     status = call.data.get("status", "active")
-    rows = await call.node.storage.query_listings(
+    rows = await call.ctx.store.query_listings(
         ListingQuery(status=status, seller_id=call.player_id, sort="newest", descending=True, limit=100))
     return {"listings": [market.listing_view(row) for row in rows]}

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from server.bus import Bus
 from server.bus.memory.chat import MemoryChatHistory
 from server.bus.memory.claims import MemoryClaims
 from server.bus.memory.events import MemoryEvents
 from server.bus.memory.leaderboards import MemoryLeaderboards
 from server.bus.memory.link import MemoryLink
 from server.bus.memory.presence import MemoryPresence
+from server.bus.port import Bus
 
 
 def open_memory_bus(node_id: str, history_size: int = 500, history_seconds: float = 900,

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from server.bus import Bus
+from server.bus.port import Bus
 from server.bus.redis.chat import RedisChatHistory
 from server.bus.redis.claims import RedisClaims
 from server.bus.redis.events import RedisEvents
