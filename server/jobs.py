@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from persistence import AccountStore, Change, GameStore, ListingWrite
+from persistence import AccountStore, GameStore
 from server.bus import Leaderboards
 from server.game import market
 from server.game.outcome import RuleContext
@@ -41,15 +41,12 @@ async def expire_listing(players: Players, listing_id: str) -> bool:
         listing = await storage.get_listing(listing_id)
         if listing is None or listing["status"] != market.ACTIVE or listing["expires_at"] > ctx.now:
             raise _Gone()
-        doc, state = await players.load(listing["seller_id"])
-        outcome = market.take_back(state, listing, ctx, expired=True)
-        closed = {**listing, "status": "expired", "closed_at": ctx.now}
-        change = Change(listings=[ListingWrite(listing_id, market.ACTIVE, closed)])
-        applied = [players.write_of(doc, outcome, change, ctx.now, state)]
-        return Plan(change, applied, outcome.reply, [("market", "market.expired", {"listing": listing_id})])
+        loaded = await players.load_many([listing["seller_id"]])
+        move = market.expire(loaded[listing["seller_id"]][1], listing, ctx)
+        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
 
     try:
-        await players.transact(f"expiry:{listing_id}", plan)
+        await players.run(plan)
     except _Gone:
         return False
     return True

@@ -24,6 +24,7 @@ from persistence import (
     GameStore,
     IdemRecord,
     LedgerEntry,
+    ListingWrite,
     Notification,
     PlayerDoc,
     PlayerWrite,
@@ -32,6 +33,7 @@ from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
 from server.game.config import GameSettings
 from server.game.errors import GameError
+from server.game.market import ListingMove
 from server.game.outcome import Outcome, RuleContext
 from server.game.progression import new_player, next_sweep_at
 from server.game.rankings import ranking_scores
@@ -121,6 +123,26 @@ class Players:
         finally:
             cache.read(player_id, loaded)
 
+    async def load_many(self, player_ids: list[str]) -> dict[str, tuple[PlayerDoc, PlayerState]]:
+        """`load` for each player (once each, in order)."""
+        loaded: dict[str, tuple[PlayerDoc, PlayerState]] = {}
+        for player_id in player_ids:
+            if player_id not in loaded:
+                loaded[player_id] = await self.load(player_id)
+        return loaded
+
+    def plan(self, ctx: RuleContext, loaded: dict[str, tuple[PlayerDoc, PlayerState]], outcomes: dict[str, Outcome],
+             reply: dict[str, Any], listings: list[ListingMove] | None = None,
+             broadcasts: list[tuple[str, str, dict[str, Any]]] | None = None) -> Plan:
+        """The change a rule's outcomes make (each player's from the state `loaded` for them), with the listings it
+        moves, its reply and the topic events to send once it is committed."""
+        change = Change(listings=[ListingWrite(m.listing_id, m.from_status, m.doc) for m in listings or ()])
+        applied = []
+        for player_id, outcome in outcomes.items():
+            doc, before = loaded[player_id]
+            applied.append(self.write_of(doc, outcome, change, ctx.now, before))
+        return Plan(change, applied, reply, list(broadcasts or ()))
+
     def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float,
                  before: PlayerState | None = None) -> Applied:
         """Add one player's outcome to a change: the new state, its ledger lines and notifications.
@@ -170,6 +192,11 @@ class Players:
             if held:
                 await self._release(claim)
 
+    async def run(self, plan: Planner) -> Reply:
+        """Plan and commit a change no player's command asked for (a scheduled job): like `transact`, without an
+        acting player or idempotency key."""
+        return await self._transact(None, plan, None)
+
     async def _claim(self, key: str) -> bool:
         """Wait for a twin to let go of `key`, then hold it. A holder that died lets go when its claim expires.
         Without the bus the command goes ahead unclaimed: the unique idempotency record still applies it once."""
@@ -193,7 +220,7 @@ class Players:
         except Exception as exc:  # the claim lapses by itself
             log.warning("idem claim not released", extra={"error": repr(exc)})
 
-    async def _transact(self, player_id: str, plan: Planner, idem: Idem | None) -> Reply:
+    async def _transact(self, player_id: str | None, plan: Planner, idem: Idem | None) -> Reply:
         for _ in range(MAX_ATTEMPTS):
             if idem is not None:
                 earlier = await self.storage.get_idem(player_id, idem.key)

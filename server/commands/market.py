@@ -1,5 +1,6 @@
 """The market family. Every trade is one atomic commit: both players' states, the listing (moved from `active`
-by a conditional write, so exactly one buyer or canceller wins), the ledger lines and the idempotency record."""
+by a conditional write, so exactly one buyer or canceller wins), the ledger lines and the idempotency record.
+The rules (server/game/market.py) return all of it; a handler loads, calls the rule and commits what it returns."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from persistence import Change, ListingQuery, ListingWrite
+from persistence import ListingQuery
 from protocol import ErrorCode
 from server.commands.registry import Call, handles
 from server.game import market
@@ -31,14 +32,11 @@ async def market_list(call: Call) -> Reply:
     data, players = call.data, call.ctx.players
 
     async def plan(ctx: RuleContext) -> Plan:
-        doc, state = await players.load(call.player_id)
-        outcome, listing = market.create_listing(
-            state, call.player_id, call.session.name, data["price"], data.get("featured", False), ctx,
-            item_id=data.get("item"), character_id=data.get("character"))
-        change = Change(listings=[ListingWrite(listing["id"], None, listing)])
-        applied = [players.write_of(doc, outcome, change, ctx.now, state)]
-        return Plan(change, applied, outcome.reply,
-                    [("market", "market.listed", market.listing_view(listing))])
+        loaded = await players.load_many([call.player_id])
+        move = market.list_goods(loaded[call.player_id][1], call.player_id, call.session.name, data["price"],
+                                 data.get("featured", False), ctx, item_id=data.get("item"),
+                                 character_id=data.get("character"))
+        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
 
     return await players.transact(call.player_id, plan, call.idem)
 
@@ -49,18 +47,10 @@ async def market_buy(call: Call) -> Reply:
 
     async def plan(ctx: RuleContext) -> Plan:
         listing = await _listing(call, call.data["listing"])
-        buyer_doc, buyer_state = await players.load(call.player_id)
-        bought = market.buy(buyer_state, call.player_id, listing, ctx)
-        seller_doc, seller_state = await players.load(listing["seller_id"])
-        sold = market.sale_proceeds(seller_state, listing, call.session.name, ctx)
-        closed = {**listing, "status": "sold", "buyer_id": call.player_id, "buyer": call.session.name,
-                  "closed_at": ctx.now}
-        change = Change(listings=[ListingWrite(listing["id"], market.ACTIVE, closed)])
-        applied = [players.write_of(buyer_doc, bought, change, ctx.now, buyer_state),
-                   players.write_of(seller_doc, sold, change, ctx.now, seller_state)]
-        feed = {"listing": listing["id"], "price": listing["price"], "kind": listing["kind"],
-                "code": listing["code"], "seller": listing["seller"], "buyer": call.session.name}
-        return Plan(change, applied, bought.reply, [("market", "market.sold", feed)])
+        loaded = await players.load_many([call.player_id, listing["seller_id"]])
+        move = market.sell(loaded[call.player_id][1], loaded[listing["seller_id"]][1], call.player_id,
+                           call.session.name, listing, ctx)
+        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
 
     return await players.transact(call.player_id, plan, call.idem)
 
@@ -71,14 +61,9 @@ async def market_cancel(call: Call) -> Reply:
 
     async def plan(ctx: RuleContext) -> Plan:
         listing = await _listing(call, call.data["listing"])
-        if listing["seller_id"] != call.player_id:
-            raise GameError(ErrorCode.FORBIDDEN, "not your listing")
-        doc, state = await players.load(call.player_id)
-        outcome = market.take_back(state, listing, ctx, expired=False)
-        closed = {**listing, "status": "cancelled", "closed_at": ctx.now}
-        change = Change(listings=[ListingWrite(listing["id"], market.ACTIVE, closed)])
-        applied = [players.write_of(doc, outcome, change, ctx.now, state)]
-        return Plan(change, applied, outcome.reply, [("market", "market.cancelled", {"listing": listing["id"]})])
+        loaded = await players.load_many([call.player_id])
+        move = market.cancel(loaded[call.player_id][1], call.player_id, listing, ctx)
+        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
 
     return await players.transact(call.player_id, plan, call.idem)
 
