@@ -1,4 +1,4 @@
-"""The combat family: start, act, read. Timed rounds are driven by server/combats.py."""
+"""The combat family: start, act, read. Timed rounds are driven by server/combat_driver.py."""
 
 from __future__ import annotations
 
