@@ -42,8 +42,7 @@ async def expire_listing(players: Players, listing_id: str) -> bool:
         if listing is None or listing["status"] != market.ACTIVE or listing["expires_at"] > ctx.now:
             raise _Gone()
         loaded = await players.load_many([listing["seller_id"]])
-        move = market.expire(loaded[listing["seller_id"]][1], listing, ctx)
-        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
+        return players.plan(ctx, loaded, market.expire(loaded[listing["seller_id"]][1], listing, ctx))
 
     try:
         await players.run(plan)

@@ -33,7 +33,7 @@ from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
 from server.game.config import GameSettings
 from server.game.errors import GameError
-from server.game.market import ListingMove
+from server.game.market import MarketMove
 from server.game.outcome import Outcome, RuleContext
 from server.game.progression import new_player, next_sweep_at
 from server.game.rankings import ranking_scores
@@ -131,17 +131,15 @@ class Players:
                 loaded[player_id] = await self.load(player_id)
         return loaded
 
-    def plan(self, ctx: RuleContext, loaded: dict[str, tuple[PlayerDoc, PlayerState]], outcomes: dict[str, Outcome],
-             reply: dict[str, Any], listings: list[ListingMove] | None = None,
-             broadcasts: list[tuple[str, str, dict[str, Any]]] | None = None) -> Plan:
-        """The change a rule's outcomes make (each player's from the state `loaded` for them), with the listings it
-        moves, its reply and the topic events to send once it is committed."""
-        change = Change(listings=[ListingWrite(m.listing_id, m.from_status, m.doc) for m in listings or ()])
+    def plan(self, ctx: RuleContext, loaded: dict[str, tuple[PlayerDoc, PlayerState]], move: MarketMove) -> Plan:
+        """The change a market rule's move makes: each player's outcome (from the state `loaded` for them), the
+        listing's write, the reply, and the feed events to send once it is committed."""
+        change = Change(listings=[ListingWrite(move.listing.listing_id, move.listing.from_status, move.listing.doc)])
         applied = []
-        for player_id, outcome in outcomes.items():
+        for player_id, outcome in move.outcomes.items():
             doc, before = loaded[player_id]
             applied.append(self.write_of(doc, outcome, change, ctx.now, before))
-        return Plan(change, applied, reply, list(broadcasts or ()))
+        return Plan(change, applied, move.reply, list(move.feed))
 
     def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float,
                  before: PlayerState | None = None) -> Applied:

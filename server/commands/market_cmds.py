@@ -33,10 +33,9 @@ async def market_list(call: Call) -> Reply:
 
     async def plan(ctx: RuleContext) -> Plan:
         loaded = await players.load_many([call.player_id])
-        move = market.list_goods(loaded[call.player_id][1], call.player_id, call.session.name, data["price"],
-                                 data.get("featured", False), ctx, item_id=data.get("item"),
-                                 character_id=data.get("character"))
-        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
+        return players.plan(ctx, loaded, market.list_goods(
+            loaded[call.player_id][1], call.player_id, call.session.name, data["price"], data.get("featured", False),
+            ctx, item_id=data.get("item"), character_id=data.get("character")))
 
     return await players.transact(call.player_id, plan, call.idem)
 
@@ -48,9 +47,9 @@ async def market_buy(call: Call) -> Reply:
     async def plan(ctx: RuleContext) -> Plan:
         listing = await _listing(call, call.data["listing"])
         loaded = await players.load_many([call.player_id, listing["seller_id"]])
-        move = market.sell(loaded[call.player_id][1], loaded[listing["seller_id"]][1], call.player_id,
-                           call.session.name, listing, ctx)
-        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
+        return players.plan(ctx, loaded, market.sell(
+            loaded[call.player_id][1], loaded[listing["seller_id"]][1], call.player_id, call.session.name, listing,
+            ctx))
 
     return await players.transact(call.player_id, plan, call.idem)
 
@@ -62,8 +61,7 @@ async def market_cancel(call: Call) -> Reply:
     async def plan(ctx: RuleContext) -> Plan:
         listing = await _listing(call, call.data["listing"])
         loaded = await players.load_many([call.player_id])
-        move = market.cancel(loaded[call.player_id][1], call.player_id, listing, ctx)
-        return players.plan(ctx, loaded, move.outcomes, move.reply, [move.listing], move.feed)
+        return players.plan(ctx, loaded, market.cancel(loaded[call.player_id][1], call.player_id, listing, ctx))
 
     return await players.transact(call.player_id, plan, call.idem)
 
