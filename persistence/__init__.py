@@ -1,10 +1,12 @@
-"""The storage port and its adapters."""
+"""The storage ports (accounts and tokens; game state) and their adapters."""
 
 from persistence.port import (
     Account,
+    AccountStore,
     Change,
     Conflict,
     Duplicate,
+    GameStore,
     IdemRecord,
     LedgerEntry,
     ListingQuery,
@@ -17,7 +19,8 @@ from persistence.port import (
 )
 
 __all__ = [
-    "Account", "Change", "Conflict", "Duplicate", "IdemRecord", "LedgerEntry", "ListingQuery", "ListingWrite",
+    "Account", "AccountStore", "Change", "Conflict", "Duplicate", "GameStore", "IdemRecord", "LedgerEntry",
+    "ListingQuery", "ListingWrite",
     "Notification", "PlayerDoc", "PlayerWrite", "RefreshToken", "Storage", "open_storage",
 ]
 

@@ -25,15 +25,15 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.monitoring import CommandListener
 
+from persistence.mongo_accounts import Doc, MongoAccounts
 from persistence.port import (
-    Account,
     Change,
     Conflict,
     Duplicate,
@@ -42,8 +42,6 @@ from persistence.port import (
     ListingQuery,
     Notification,
     PlayerDoc,
-    RefreshToken,
-    Storage,
 )
 
 DEFAULT_DATABASE = "valgame"
@@ -52,7 +50,6 @@ SCHEMA_KEY = "__schema__"  # the meta document holding the schema version (not a
 DUPLICATE_KEY = 11000
 ITER_BATCH = 500
 
-Doc = dict[str, Any]
 
 INDEXES: dict[str, list[IndexModel]] = {
     "accounts": [],  # by `_id`; name and email are unique through `names`
@@ -88,10 +85,6 @@ def _player(doc: Doc) -> PlayerDoc:
     return PlayerDoc(doc["_id"], doc["name"], doc["version"], doc["state"])
 
 
-def _account(doc: Doc) -> Account:
-    return Account(doc["_id"], doc["name"], doc["email"], doc["password_hash"], doc["role"], doc["created_at"])
-
-
 def _listing(doc: Doc) -> Doc:
     doc.pop("_id", None)
     return doc
@@ -107,11 +100,10 @@ def _notification(doc: Doc) -> Notification:
     return Notification(doc["_id"], doc["player_id"], doc["kind"], doc["data"], doc["at"], doc["read"])
 
 
-def _token(doc: Doc) -> RefreshToken:
-    return RefreshToken(doc["_id"], doc["player_id"], doc["family"], doc["expires_at"], doc["used"], doc["revoked"])
+class MongoStorage(MongoAccounts):
+    """Both storage ports on one client: game state here, accounts and tokens in persistence/mongo_accounts.py
+    (`commit` writes a new account with its player, in one transaction)."""
 
-
-class MongoStorage(Storage):
     def __init__(self, url: str, *, event_listeners: Sequence[CommandListener] | None = None,
                  ping_timeout: float = 2.0, **client_options: Any) -> None:
         self.url = url
@@ -187,43 +179,6 @@ class MongoStorage(Storage):
 
     async def put_meta(self, key: str, value: Any) -> None:
         await self._c("meta").update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
-
-    # --- accounts and tokens --------------------------------------------------------------------------------------
-    async def account_by_name(self, name: str) -> Account | None:
-        reserved = await self._c("names").find_one({"_id": f"account:{name}"})
-        return await self.account_by_id(reserved["owner"]) if reserved else None
-
-    async def account_by_id(self, account_id: str) -> Account | None:
-        doc = await self._c("accounts").find_one({"_id": account_id})
-        return _account(doc) if doc else None
-
-    async def set_role(self, account_id: str, role: str) -> None:
-        await self._c("accounts").update_one({"_id": account_id}, {"$set": {"role": role}})
-
-    async def add_refresh_token(self, token: RefreshToken) -> None:
-        await self._c("refresh_tokens").insert_one({
-            "_id": token.token_hash, "player_id": token.player_id, "family": token.family,
-            "expires_at": token.expires_at, "used": token.used, "revoked": token.revoked})
-
-    async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        # The claim filters on `used: False` so exactly one racer's write matches: secantusdb reads the
-        # before-image outside its write lock, so an unconditional update could hand several racers `used: False`.
-        tokens = self._c("refresh_tokens")
-        doc = await tokens.find_one_and_update(
-            {"_id": token_hash, "used": False}, {"$set": {"used": True}}, return_document=ReturnDocument.BEFORE)
-        if doc is None:
-            doc = await tokens.find_one({"_id": token_hash})
-        return _token(doc) if doc else None
-
-    async def revoke_token_family(self, family: str) -> None:
-        await self._c("refresh_tokens").update_many({"family": family}, {"$set": {"revoked": True}})
-
-    async def revoke_access_token(self, jti: str, expires_at: float) -> None:
-        await self._c("revoked_jti").update_one(
-            {"_id": jti}, {"$setOnInsert": {"expires_at": expires_at}}, upsert=True)
-
-    async def access_token_revoked(self, jti: str) -> bool:
-        return await self._c("revoked_jti").find_one({"_id": jti}, projection={"_id": 1}) is not None
 
     # --- players -------------------------------------------------------------------------------------------------
     async def load_player(self, player_id: str) -> PlayerDoc | None:
@@ -329,8 +284,6 @@ class MongoStorage(Storage):
 
     async def purge_idem(self, older_than: float) -> int:
         result = await self._c("idem").delete_many({"at": {"$lt": older_than}})
-        await self._c("revoked_jti").delete_many({"expires_at": {"$lt": older_than}})
-        await self._c("refresh_tokens").delete_many({"expires_at": {"$lt": older_than}})
         return result.deleted_count
 
     # --- ledger ----------------------------------------------------------------------------------------------------

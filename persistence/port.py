@@ -1,4 +1,9 @@
-"""The storage port: what a node needs from durable storage, whatever the adapter behind it.
+"""The storage ports: what a node needs from durable storage, whatever the adapter behind it.
+
+Two ports: `AccountStore` (accounts, refresh tokens, revoked access tokens) and `GameStore` (players, the atomic
+`commit`, idempotency records, ledger, notifications, listings, meta). Each adapter implements both on one
+connection (`Storage`, with open/close/ping): SQLite in persistence/sqlite.py + sqlite_accounts.py, MongoDB in
+persistence/mongo.py + mongo_accounts.py.
 
 A player's game state is one versioned document (bounded: at most 50 characters, 20 equipment items and 50
 consumable stacks), so most commands are a read, a pure rule and one conditional write. Writes that touch more
@@ -8,10 +13,9 @@ with `Conflict` when any document changed since it was read; callers then re-rea
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 class StorageError(Exception):
@@ -145,108 +149,101 @@ class Change:
         return bool(self.players or self.ledger or self.notifications or self.listings or self.idem or self.account)
 
 
-class Storage(ABC):
-    """The storage port. Handlers depend on this, never on an adapter."""
+class AccountStore(Protocol):
+    """Accounts and their tokens: who may connect. (A new account is written by `GameStore.commit`, with its
+    player, all or nothing.)"""
 
-    @abstractmethod
-    async def open(self) -> None: ...
-
-    @abstractmethod
-    async def close(self) -> None: ...
-
-    @abstractmethod
-    async def ping(self) -> bool: ...
-
-    # --- configuration stored with the game data ---------------------------------------------------------------
-    @abstractmethod
-    async def get_meta(self, key: str) -> Any | None: ...
-
-    @abstractmethod
-    async def put_meta(self, key: str, value: Any) -> None: ...
-
-    # --- accounts and tokens ------------------------------------------------------------------------------------
-    @abstractmethod
     async def account_by_name(self, name: str) -> Account | None: ...
 
-    @abstractmethod
     async def account_by_id(self, account_id: str) -> Account | None: ...
 
-    @abstractmethod
     async def set_role(self, account_id: str, role: str) -> None: ...
 
-    @abstractmethod
     async def add_refresh_token(self, token: RefreshToken) -> None: ...
 
-    @abstractmethod
     async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
         """Mark a refresh token used and return it as it was before (None if unknown). Atomic: of two racing
         uses, exactly one sees `used=False`."""
+        ...
 
-    @abstractmethod
     async def revoke_token_family(self, family: str) -> None: ...
 
-    @abstractmethod
     async def revoke_access_token(self, jti: str, expires_at: float) -> None: ...
 
-    @abstractmethod
     async def access_token_revoked(self, jti: str) -> bool: ...
 
+    async def purge_tokens(self, older_than: float) -> None:
+        """Forget refresh tokens and revoked access tokens that expired before `older_than`."""
+        ...
+
+
+class GameStore(Protocol):
+    """The game's state: players, the one atomic write, idempotency records, ledger, notifications, listings, and
+    the configuration stored with them."""
+
+    # --- configuration stored with the game data ---------------------------------------------------------------
+    async def get_meta(self, key: str) -> Any | None: ...
+
+    async def put_meta(self, key: str, value: Any) -> None: ...
+
     # --- players -------------------------------------------------------------------------------------------------
-    @abstractmethod
     async def load_player(self, player_id: str) -> PlayerDoc | None: ...
 
-    @abstractmethod
     async def player_id_by_name(self, name: str) -> str | None: ...
 
-    @abstractmethod
     def iter_players(self) -> AsyncIterator[PlayerDoc]: ...
 
-    @abstractmethod
     async def players_due(self, now: float, limit: int) -> list[str]:
         """Players whose `sweep_at` has come."""
+        ...
 
     # --- the one atomic write -------------------------------------------------------------------------------------
-    @abstractmethod
     async def commit(self, change: Change) -> None:
         """Apply `change` atomically. Raises Conflict (a document moved on) or Duplicate (idempotency key or
         account name/email taken); nothing is written then."""
+        ...
 
-    @abstractmethod
     async def get_idem(self, player_id: str, key: str) -> IdemRecord | None: ...
 
-    @abstractmethod
-    async def purge_idem(self, older_than: float) -> int: ...
+    async def purge_idem(self, older_than: float) -> int:
+        """Forget idempotency records written before `older_than`; return how many."""
+        ...
 
     # --- ledger ----------------------------------------------------------------------------------------------------
-    @abstractmethod
     async def ledger_sums(self) -> dict[tuple[str, str], int]:
         """Sum of ledger deltas by (player id, currency)."""
+        ...
 
-    @abstractmethod
     async def ledger_for(self, player_id: str, limit: int) -> list[LedgerEntry]: ...
 
-    @abstractmethod
     async def economy_snapshot(self) -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
         """Every player, the ledger sums by (player, currency) and the active listings, read at one moment."""
+        ...
 
     # --- notifications --------------------------------------------------------------------------------------------
-    @abstractmethod
     async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]: ...
 
-    @abstractmethod
     async def mark_read(self, player_id: str, ids: list[str] | None) -> int:
         """Mark the given notifications (all when None) of this player read; return how many changed."""
+        ...
 
-    @abstractmethod
     async def unread_count(self, player_id: str) -> int: ...
 
     # --- market listings ------------------------------------------------------------------------------------------
-    @abstractmethod
     async def get_listing(self, listing_id: str) -> dict[str, Any] | None: ...
 
-    @abstractmethod
     async def query_listings(self, query: ListingQuery) -> list[dict[str, Any]]:
         """At most `query.limit` listings in browse order, after `query.after`."""
+        ...
 
-    @abstractmethod
     async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]: ...
+
+
+class Storage(AccountStore, GameStore, Protocol):
+    """An adapter: both ports on one connection, opened and closed together. Services take the port they use."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...

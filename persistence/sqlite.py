@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import orjson
 
 from persistence.port import (
-    Account,
     Change,
     Conflict,
     Duplicate,
@@ -25,9 +24,8 @@ from persistence.port import (
     ListingQuery,
     Notification,
     PlayerDoc,
-    RefreshToken,
-    Storage,
 )
+from persistence.sqlite_accounts import SQLiteAccounts
 
 T = TypeVar("T")
 
@@ -78,7 +76,10 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(SQLiteAccounts):
+    """Both storage ports on one connection: game state here, accounts and tokens in persistence/sqlite_accounts.py
+    (`commit` writes a new account with its player, in one transaction)."""
+
     def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
         self.synchronous = synchronous
@@ -138,58 +139,6 @@ class SQLiteStorage(Storage):
         await self._run(lambda: self.db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
             (key, _dumps(value))))
-
-    # --- accounts and tokens --------------------------------------------------------------------------------------
-    def _account(self, where: str, arg: str) -> Account | None:
-        row = self.db.execute(
-            f"SELECT id, name, email, password_hash, role, created_at FROM accounts WHERE {where}=?", (arg,)
-        ).fetchone()
-        return Account(*row) if row else None
-
-    async def account_by_name(self, name: str) -> Account | None:
-        return await self._run(self._account, "name", name)
-
-    async def account_by_id(self, account_id: str) -> Account | None:
-        return await self._run(self._account, "id", account_id)
-
-    async def set_role(self, account_id: str, role: str) -> None:
-        await self._run(lambda: self.db.execute("UPDATE accounts SET role=? WHERE id=?", (role, account_id)))
-
-    async def add_refresh_token(self, token: RefreshToken) -> None:
-        await self._run(lambda: self.db.execute(
-            "INSERT INTO refresh_tokens (token_hash, player_id, family, expires_at) VALUES (?, ?, ?, ?)",
-            (token.token_hash, token.player_id, token.family, token.expires_at)))
-
-    def _use_refresh(self, token_hash: str) -> RefreshToken | None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute(
-                "SELECT token_hash, player_id, family, expires_at, used, revoked FROM refresh_tokens "
-                "WHERE token_hash=?", (token_hash,)).fetchone()
-            if row:
-                db.execute("UPDATE refresh_tokens SET used=1 WHERE token_hash=?", (token_hash,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        if not row:
-            return None
-        return RefreshToken(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]))
-
-    async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        return await self._run(self._use_refresh, token_hash)
-
-    async def revoke_token_family(self, family: str) -> None:
-        await self._run(lambda: self.db.execute("UPDATE refresh_tokens SET revoked=1 WHERE family=?", (family,)))
-
-    async def revoke_access_token(self, jti: str, expires_at: float) -> None:
-        await self._run(lambda: self.db.execute(
-            "INSERT OR IGNORE INTO revoked_jti (jti, expires_at) VALUES (?, ?)", (jti, expires_at)))
-
-    async def access_token_revoked(self, jti: str) -> bool:
-        row = await self._run(lambda: self.db.execute("SELECT 1 FROM revoked_jti WHERE jti=?", (jti,)).fetchone())
-        return row is not None
 
     # --- players -------------------------------------------------------------------------------------------------
     async def load_player(self, player_id: str) -> PlayerDoc | None:
@@ -294,12 +243,7 @@ class SQLiteStorage(Storage):
         return IdemRecord(row[0], row[1], row[2], orjson.loads(row[3]), row[4]) if row else None
 
     async def purge_idem(self, older_than: float) -> int:
-        def purge() -> int:
-            count = self.db.execute("DELETE FROM idem WHERE at<?", (older_than,)).rowcount
-            self.db.execute("DELETE FROM revoked_jti WHERE expires_at<?", (older_than,))
-            self.db.execute("DELETE FROM refresh_tokens WHERE expires_at<?", (older_than,))
-            return count
-        return await self._run(purge)
+        return await self._run(lambda: self.db.execute("DELETE FROM idem WHERE at<?", (older_than,)).rowcount)
 
     # --- ledger ----------------------------------------------------------------------------------------------------
     async def ledger_sums(self) -> dict[tuple[str, str], int]:

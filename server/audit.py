@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from persistence import Storage
+from persistence import GameStore
 from server.game.state import PlayerState
 
 
-async def audit(storage: Storage) -> dict[str, Any]:
+async def audit(storage: GameStore) -> dict[str, Any]:
     players, sums, listings = await storage.economy_snapshot()
     mismatches, negatives = [], []
     items: Counter[str] = Counter()

@@ -14,7 +14,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from persistence import RefreshToken, Storage
+from persistence import AccountStore, RefreshToken
 
 ALGORITHM = "HS256"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -75,7 +75,7 @@ def _digest(token: str) -> str:
 
 
 class Tokens:
-    def __init__(self, secret: str, storage: Storage, access_seconds: int, refresh_seconds: int) -> None:
+    def __init__(self, secret: str, storage: AccountStore, access_seconds: int, refresh_seconds: int) -> None:
         if len(secret) < 32:
             raise ValueError("the JWT secret must be at least 32 characters")
         self._secret = secret

@@ -25,17 +25,15 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from server.metrics import Metrics
 from server.settings import Settings
-
-if TYPE_CHECKING:
-    from server.node import Node
 
 MAGIC = b"VALGBK1\n"  # starts an encrypted backup; also its AES-GCM associated data
 NONCE_BYTES = 12
@@ -136,21 +134,19 @@ def make_backup(settings: Settings) -> Backup:
     return backup
 
 
-def schedule(node: Node) -> None:
-    """With `backup_every`, back the store up every that many seconds while the node serves (started by
-    `Node.start`). A node on MongoDB refuses the setting: its backups are mongodump's."""
-    every = node.settings.backup_every
-    if every <= 0:
-        return
-    database_path(node.settings)
-    load_key(node.settings.backup_key)
-    metrics = node.metrics
-    metrics.backup_every.set(every)
+def job(settings: Settings, metrics: Metrics) -> Callable[[], Awaitable[int]] | None:
+    """With `backup_every`, the work of one scheduled backup (the node runs it every that many seconds while it
+    serves); None without. A node on MongoDB refuses the setting: its backups are mongodump's."""
+    if settings.backup_every <= 0:
+        return None
+    database_path(settings)
+    load_key(settings.backup_key)
+    metrics.backup_every.set(settings.backup_every)
 
     async def once() -> int:
         started = time.perf_counter()
         try:
-            backup = await asyncio.to_thread(make_backup, node.settings)
+            backup = await asyncio.to_thread(make_backup, settings)
         except Exception:
             metrics.backup_failures.inc()
             raise
@@ -158,9 +154,7 @@ def schedule(node: Node) -> None:
         metrics.backup_last_success.set(backup.started_at)
         return 1
 
-    from server.jobs import every as run_every
-
-    node.spawn(run_every(every, once, "backup", metrics), "backup")
+    return once
 
 
 def prune(folder: Path, keep: int) -> list[Path]:

@@ -123,7 +123,7 @@ def cmd_rebuild_rankings(args: argparse.Namespace) -> int:
     from server.jobs import rebuild_rankings
 
     async def work(node: Any) -> int:
-        count = await rebuild_rankings(node)
+        count = await rebuild_rankings(node.storage, node.bus.leaderboards)
         print(f"rankings rebuilt from {count} players")
         return 0
     return _with_node(args, work)

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from protocol import COMMANDS, ErrorCode, FrameError, decode, encode_error, encode_reply
-from server.commands import HANDLERS, Call
+from server.commands import HANDLERS, Call, CommandContext
 from server.game.errors import GameError
+from server.metrics import Metrics
 from server.players import Reply
-
-if TYPE_CHECKING:
-    from server.node import Node
-    from server.session import Session
+from server.session import Session
 
 log = logging.getLogger("valgame.dispatch")
 
 
-async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
+async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes) -> None:
     started = time.perf_counter()
-    metrics = node.metrics
     try:
         frame = decode(raw)
     except FrameError as exc:
@@ -37,7 +33,7 @@ async def dispatch(node: Node, session: Session, raw: str | bytes) -> None:
             raise GameError(ErrorCode.FORBIDDEN, "operators only")
         if not session.accepting:
             raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
-        result = await HANDLERS[frame.type](Call(node, session, frame))
+        result = await HANDLERS[frame.type](Call(ctx, session, frame))
         if type(result) is Reply:
             session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
         else:

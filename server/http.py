@@ -15,7 +15,6 @@ from protocol import ErrorCode
 from protocol.bodies import BODIES
 from protocol.messages import BOARD_PATTERN
 from protocol.schema import SchemaError, validate
-from server import ops
 from server.auth import AuthError, hash_password, verify_password
 from server.game.errors import GameError
 from server.node import Node
@@ -185,7 +184,7 @@ async def api_dungeons(request: Request) -> Response:
 
 async def api_characters(request: Request) -> Response:
     """The caller's own characters, `offset`/`limit` paginated."""
-    from server.game.state import characters_view
+    from server.game.views import characters_view
 
     player_id = await _bearer(request)
     node = node_of(request)
@@ -204,8 +203,8 @@ async def api_rankings_global(request: Request) -> Response:
     if not re.fullmatch(BOARD_PATTERN, board):
         raise HttpError(400, ErrorCode.BAD_REQUEST, "unknown board", field="board")
     limit = _int_param(request, "limit", 10, 1, node.game.ranking_top_max)
-    rows = await node.bus.rank_top(board, limit)
-    names = await node.names_of([p for p, _ in rows])
+    rows = await node.bus.leaderboards.rank_top(board, limit)
+    names = await node.names.names_of([p for p, _ in rows])
     return JSONResponse({"board": board, "entries": [
         {"rank": i + 1, "player": p, "name": names.get(p), "score": int(s)} for i, (p, s) in enumerate(rows)]})
 
@@ -234,16 +233,16 @@ async def _ops_call(request: Request, work: Any) -> Response:
 
 
 async def admin_broadcast(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.broadcast(node, b["message"], b.get("to"), b.get("key")))
+    return await _ops_call(request, lambda node, b: node.ops.broadcast(b["message"], b.get("to"), b.get("key")))
 
 
 async def admin_kick(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.kick(node, b["player"], b.get("reason") or "kicked"))
+    return await _ops_call(request, lambda node, b: node.ops.kick(b["player"], b.get("reason") or "kicked"))
 
 
 async def admin_drain(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.drain(node, b.get("node")))
+    return await _ops_call(request, lambda node, b: node.ops.drain(b.get("node")))
 
 
 async def admin_stats(request: Request) -> Response:
-    return await _ops_call(request, lambda node, b: ops.stats(node))
+    return await _ops_call(request, lambda node, b: node.ops.stats())

@@ -71,5 +71,9 @@ class Hub:
         if self.on_control is not None:
             self.on_control(message)
 
+    def connected(self, player_id: str) -> bool:
+        """Whether the player has a socket on this node."""
+        return player_id in self.by_player
+
     def local_count(self) -> int:
         return len(self.sessions)

@@ -6,34 +6,29 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-from persistence import Change, Conflict, ListingWrite
+from persistence import AccountStore, GameStore
+from server.bus import Leaderboards
 from server.game import market
 from server.game.outcome import RuleContext
 from server.game.progression import sweep_wounded
 from server.game.rankings import ranking_scores
 from server.game.state import PlayerState
+from server.metrics import Metrics
 from server.players import Plan, Players
-
-if TYPE_CHECKING:
-    from server.metrics import Metrics
-    from server.node import Node
 
 log = logging.getLogger("valgame.jobs")
 IDEM_KEEP_SECONDS = 48 * 3600
 
 
-async def sweep_once(node: Node, now: float | None = None) -> int:
+async def sweep_once(store: GameStore, players: Players, now: float | None = None) -> int:
     """Remove characters wounded too long. A player's sweep is one versioned write, so when two nodes race for
-    the same player one commits and the other re-reads a state with nothing left to remove."""
+    the same player one commits and the other re-reads a state with nothing left to remove (`Players.apply`
+    re-plans on a conflict; it never lets `Conflict` out)."""
     now = time.time() if now is None else now
     swept = 0
-    for player_id in await node.storage.players_due(now, 200):
-        try:
-            reply = await node.players.apply(player_id, sweep_wounded)
-        except Conflict:
-            continue
+    for player_id in await store.players_due(now, 200):
+        reply = await players.apply(player_id, sweep_wounded)
         swept += len(reply.data.get("lost", []))
     return swept
 
@@ -46,15 +41,11 @@ async def expire_listing(players: Players, listing_id: str) -> bool:
         listing = await storage.get_listing(listing_id)
         if listing is None or listing["status"] != market.ACTIVE or listing["expires_at"] > ctx.now:
             raise _Gone()
-        doc, state = await players.load(listing["seller_id"])
-        outcome = market.take_back(state, listing, ctx, expired=True)
-        closed = {**listing, "status": "expired", "closed_at": ctx.now}
-        change = Change(listings=[ListingWrite(listing_id, market.ACTIVE, closed)])
-        applied = [players.write_of(doc, outcome, change, ctx.now, state)]
-        return Plan(change, applied, outcome.reply, [("market", "market.expired", {"listing": listing_id})])
+        loaded = await players.load_many([listing["seller_id"]])
+        return players.plan(ctx, loaded, market.expire(loaded[listing["seller_id"]][1], listing, ctx))
 
     try:
-        await players.transact(f"expiry:{listing_id}", plan)
+        await players.run(plan)
     except _Gone:
         return False
     return True
@@ -64,18 +55,18 @@ class _Gone(Exception):
     """The listing is no longer there to expire."""
 
 
-async def expire_once(node: Node, now: float | None = None) -> int:
+async def expire_once(store: GameStore, players: Players, now: float | None = None) -> int:
     """Expire the listings whose time is up; racing nodes each expire a listing at most once between them."""
-    due = await node.storage.listings_due(time.time() if now is None else now, 200)
-    return sum([await expire_listing(node.players, listing["id"]) for listing in due])
+    due = await store.listings_due(time.time() if now is None else now, 200)
+    return sum([await expire_listing(players, listing["id"]) for listing in due])
 
 
-async def rebuild_rankings(node: Node) -> int:
+async def rebuild_rankings(store: GameStore, leaderboards: Leaderboards) -> int:
     """Recompute every board from stored players (all weeks kept in their stats)."""
     now = time.time()
     boards: dict[str, dict[str, float]] = {}
     count = 0
-    async for doc in node.storage.iter_players():
+    async for doc in store.iter_players():
         state = PlayerState.from_dict(doc.state)
         scores = ranking_scores(state, now)
         scores.update({f"points:{week}": points for week, points in state.stats.weekly.items()})
@@ -83,8 +74,8 @@ async def rebuild_rankings(node: Node) -> int:
             boards.setdefault(board, {})[doc.id] = score
         count += 1
     for board, scores in boards.items():
-        await node.bus.rank_clear(board)
-        await node.bus.rank_set(board, scores)
+        await leaderboards.rank_clear(board)
+        await leaderboards.rank_set(board, scores)
     return count
 
 
@@ -104,5 +95,9 @@ async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name:
         await asyncio.sleep(seconds)
 
 
-async def purge_once(node: Node) -> int:
-    return await node.storage.purge_idem(time.time() - IDEM_KEEP_SECONDS)
+async def purge_once(store: GameStore, accounts: AccountStore) -> int:
+    """Forget idempotency records past their keeping time, and tokens long expired; return how many records."""
+    cutoff = time.time() - IDEM_KEEP_SECONDS
+    purged = await store.purge_idem(cutoff)
+    await accounts.purge_tokens(cutoff)
+    return purged

@@ -1,4 +1,6 @@
-"""A node: the ports, the hub, the services and the scheduled jobs, started and stopped together."""
+"""A node's composition root: it opens the ports, builds each service from the few collaborators it needs, wires
+them together, and starts and stops the whole (with the scheduled jobs). Nothing below imports it: the socket and
+HTTP edges take the node, every service and handler takes only what it uses."""
 
 from __future__ import annotations
 
@@ -10,15 +12,18 @@ from typing import Any
 
 from persistence import Storage, open_storage
 from protocol import CloseCode
-from server import backup, jobs, ops
+from server import backup, jobs
 from server.auth import Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
-from server.combats import Combats
+from server.combat_driver import CombatDriver
+from server.commands import CommandContext
 from server.game.config import GameSettings
 from server.game.energy import energy_now
 from server.game.state import PlayerState
 from server.hub import Hub
 from server.metrics import Metrics
+from server.names import NameCache
+from server.operations import Operations
 from server.players import Players
 from server.ratelimit import WindowCounter
 from server.settings import Settings
@@ -36,28 +41,31 @@ class Node:
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
         self.storage: Storage = watch_storage(open_storage(settings.storage_url), self.metrics.storage, settings)
-        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
-                                 on_gap=self.metrics.bus_gaps.inc, presence_seconds=settings.presence_seconds)
         self.hub = Hub(self.metrics)
         self.metrics.watch_hub(self.hub)
         self.hub.on_control = self._on_control
-        self.players = Players(self.storage, self.bus, self.game,
+        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
+                                 presence_seconds=settings.presence_seconds, sockets=self.hub.local_count,
+                                 figures=self.figures, on_gap=self.metrics.bus_gaps.inc,
+                                 on_recovered=self._bus_recovered)
+        self.players = Players(self.storage, self.bus.events, self.bus.claims, self.bus.leaderboards, self.game,
                                StateCache(settings.state_cache_size, settings.state_cache_seconds),
                                settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
         self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds)
         self.login_by_address = WindowCounter(settings.login_attempts * 5, settings.login_window_seconds)
-        self.chat_limit = WindowCounter(settings.chat_messages_per_10s, 10)
-        self.combats = Combats(self)
-        self.ticker = EnergyTicker(self)
+        bus, connected = self.bus, self.hub.connected
+        self.combats = CombatDriver(self.players, bus.claims, connected)
+        self.ticker = EnergyTicker(self.players, bus.claims, bus.events, self.game, connected)
         self.players.on_energy = self.ticker.watch
-        self._names: dict[str, str] = {}  # player id -> name
-        self._ids: dict[str, str] = {}  # name -> player id
+        self.names = NameCache(self.storage, self.storage)
+        self.ops = Operations(self.id, bus.events, bus.presence, bus.claims, self.names, self.hub)
+        self.commands = CommandContext(
+            game=self.game, players=self.players, store=self.storage, accounts=self.storage, events=bus.events,
+            chat=bus.chat, leaderboards=bus.leaderboards, names=self.names, topics=self.hub, combats=self.combats,
+            ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10))
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
-        self.bus.local_sockets = self.hub.local_count
-        self.bus.stats = self.figures
-        self.bus.on_recovered = self._bus_recovered
         self.draining = False
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -72,16 +80,19 @@ class Node:
         if not serve:
             return
         await self.storage.put_meta("game_settings", self.game.to_dict())
-        if not await self.bus.rank_top("points", 1):
-            await jobs.rebuild_rankings(self)
+        store, players = self.storage, self.players
+        if not await self.bus.leaderboards.rank_top("points", 1):
+            await jobs.rebuild_rankings(store, self.bus.leaderboards)
         self.spawn(self.ticker.run(), "energy-ticker")
         for name, seconds, work in (
-                ("sweep", self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(self)),
-                ("expiry", self.settings.expiry_interval_seconds, lambda: jobs.expire_once(self)),
-                ("purge", 3600, lambda: jobs.purge_once(self)),
+                ("sweep", self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(store, players)),
+                ("expiry", self.settings.expiry_interval_seconds, lambda: jobs.expire_once(store, players)),
+                ("purge", 3600, lambda: jobs.purge_once(store, store)),
                 ("bus-lag", 5, self._measure_bus_lag)):
             self.spawn(jobs.every(seconds, work, name, self.metrics), name)
-        backup.schedule(self)
+        backup_job = backup.job(self.settings, self.metrics)
+        if backup_job is not None:
+            self.spawn(jobs.every(self.settings.backup_every, backup_job, "backup", self.metrics), "backup")
         log.info("node started", extra={"node": self.id, "storage": self.settings.storage_url.split("://")[0],
                                         "bus": self.settings.bus.split("://")[0]})
 
@@ -127,26 +138,6 @@ class Node:
         await self.storage.close()
         log.info("node stopped", extra={"node": self.id})
 
-    async def names_of(self, player_ids: list[str]) -> dict[str, str]:
-        """Player names by id; names never change, so they are cached for the node's life."""
-        for player_id in player_ids:
-            if player_id not in self._names:
-                account = await self.storage.account_by_id(player_id)
-                if account is not None:
-                    self._names[player_id] = account.name
-        return {p: self._names[p] for p in player_ids if p in self._names}
-
-    async def player_id_of(self, name: str) -> str | None:
-        """The id of the player with this name. Names never change, so found ones are cached for the node's life
-        (a whisper then needs no storage read); unknown ones are not (the name may be taken later)."""
-        player_id = self._ids.get(name)
-        if player_id is None:
-            player_id = await self.storage.player_id_by_name(name)
-            if player_id is not None:
-                self._ids[name] = player_id
-                self._names[player_id] = name
-        return player_id
-
     def session_opened(self, player_id: str, state: PlayerState) -> None:
         """Start what runs for a connected player: energy pushes, the combat timer."""
         _, next_at = energy_now(state, self.game, time.time())
@@ -155,7 +146,7 @@ class Node:
             self.combats.drive(player_id)
 
     def session_closed(self, player_id: str) -> None:
-        if player_id not in self.hub.by_player:
+        if not self.hub.connected(player_id):
             self.ticker.forget(player_id)
             self.combats.stop(player_id)
 
@@ -166,8 +157,8 @@ class Node:
             if session is not None:
                 session.close(int(message["code"]), message.get("reason", ""))
         elif kind == "announce":
-            reached = ops.announce_locally(self, message["data"])
-            self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")
+            reached = self.ops.announce_locally(message["data"])
+            self.spawn(self.bus.claims.add_count(message["ack"], reached, 600), "ack")
         elif kind == "drain":
             self.spawn(self.drain(), "drain")
         elif kind == "players_changed":
@@ -182,12 +173,12 @@ class Node:
         that lost its data are rebuilt from storage (by one node). Cached states may have missed announcements of
         changes meanwhile: they are dropped."""
         self.players.cache.clear()
-        if lost and await self.bus.claim_once("rebuild-rankings", 60):
-            self.spawn(jobs.rebuild_rankings(self), "rebuild-rankings")
+        if lost and await self.bus.claims.claim_once("rebuild-rankings", 60):
+            self.spawn(jobs.rebuild_rankings(self.storage, self.bus.leaderboards), "rebuild-rankings")
         for session in list(self.hub.sessions.values()):
             if session.closed:
                 continue
-            missed = None if lost else await self.bus.replay(session.player_id, session.last_seq)
+            missed = None if lost else await self.bus.events.replay(session.player_id, session.last_seq)
             if missed is None:
                 session.close(CloseCode.DRAINING, "event bus restarted; reconnect")
                 continue

@@ -21,17 +21,19 @@ from persistence import (
     Change,
     Conflict,
     Duplicate,
+    GameStore,
     IdemRecord,
     LedgerEntry,
+    ListingWrite,
     Notification,
     PlayerDoc,
     PlayerWrite,
-    Storage,
 )
 from protocol import ErrorCode
-from server.bus import Bus
+from server.bus import Claims, Events, Leaderboards
 from server.game.config import GameSettings
 from server.game.errors import GameError
+from server.game.market import MarketMove
 from server.game.outcome import Outcome, RuleContext
 from server.game.progression import new_player, next_sweep_at
 from server.game.rankings import ranking_scores
@@ -88,10 +90,12 @@ Planner = Callable[[RuleContext], Awaitable[Plan]]
 
 
 class Players:
-    def __init__(self, storage: Storage, bus: Bus, settings: GameSettings, cache: StateCache,
-                 idem_claim_seconds: int = 10) -> None:
+    def __init__(self, storage: GameStore, events: Events, claims: Claims, leaderboards: Leaderboards,
+                 settings: GameSettings, cache: StateCache, idem_claim_seconds: int = 10) -> None:
         self.storage = storage
-        self.bus = bus
+        self.events = events
+        self.claims = claims
+        self.leaderboards = leaderboards
         self.settings = settings
         self.cache = cache
         self.idem_claim_seconds = idem_claim_seconds
@@ -118,6 +122,24 @@ class Players:
             return loaded
         finally:
             cache.read(player_id, loaded)
+
+    async def load_many(self, player_ids: list[str]) -> dict[str, tuple[PlayerDoc, PlayerState]]:
+        """`load` for each player (once each, in order)."""
+        loaded: dict[str, tuple[PlayerDoc, PlayerState]] = {}
+        for player_id in player_ids:
+            if player_id not in loaded:
+                loaded[player_id] = await self.load(player_id)
+        return loaded
+
+    def plan(self, ctx: RuleContext, loaded: dict[str, tuple[PlayerDoc, PlayerState]], move: MarketMove) -> Plan:
+        """The change a market rule's move makes: each player's outcome (from the state `loaded` for them), the
+        listing's write, the reply, and the feed events to send once it is committed."""
+        change = Change(listings=[ListingWrite(move.listing.listing_id, move.listing.from_status, move.listing.doc)])
+        applied = []
+        for player_id, outcome in move.outcomes.items():
+            doc, before = loaded[player_id]
+            applied.append(self.write_of(doc, outcome, change, ctx.now, before))
+        return Plan(change, applied, move.reply, list(move.feed))
 
     def write_of(self, doc: PlayerDoc, outcome: Outcome, change: Change, now: float,
                  before: PlayerState | None = None) -> Applied:
@@ -168,6 +190,11 @@ class Players:
             if held:
                 await self._release(claim)
 
+    async def run(self, plan: Planner) -> Reply:
+        """Plan and commit a change no player's command asked for (a scheduled job): like `transact`, without an
+        acting player or idempotency key."""
+        return await self._transact(None, plan, None)
+
     async def _claim(self, key: str) -> bool:
         """Wait for a twin to let go of `key`, then hold it. A holder that died lets go when its claim expires.
         Without the bus the command goes ahead unclaimed: the unique idempotency record still applies it once."""
@@ -175,7 +202,7 @@ class Players:
         while True:
             try:
                 async with asyncio.timeout(BUS_CALL_SECONDS):
-                    if await self.bus.claim_once(key, self.idem_claim_seconds):
+                    if await self.claims.claim_once(key, self.idem_claim_seconds):
                         return True
             except Exception as exc:  # whatever the adapter raises when it cannot reach its server
                 log.warning("idem claim unavailable; going ahead unclaimed", extra={"error": repr(exc)})
@@ -187,11 +214,11 @@ class Players:
     async def _release(self, key: str) -> None:
         try:
             async with asyncio.timeout(BUS_CALL_SECONDS):
-                await self.bus.release(key)
+                await self.claims.release(key)
         except Exception as exc:  # the claim lapses by itself
             log.warning("idem claim not released", extra={"error": repr(exc)})
 
-    async def _transact(self, player_id: str, plan: Planner, idem: Idem | None) -> Reply:
+    async def _transact(self, player_id: str | None, plan: Planner, idem: Idem | None) -> Reply:
         for _ in range(MAX_ATTEMPTS):
             if idem is not None:
                 earlier = await self.storage.get_idem(player_id, idem.key)
@@ -220,7 +247,7 @@ class Players:
                 continue  # a twin of this command committed first: the next pass replays its reply
             await self.committed(planned.change, planned.applied, ctx.now)
             for topic, event_type, data in planned.broadcasts:
-                await self.bus.broadcast(topic, event_type, data)
+                await self.events.broadcast(topic, event_type, data)
             return Reply(planned.reply)
         raise GameError(ErrorCode.CONFLICT, "the state changed too often at once; try again")
 
@@ -239,7 +266,7 @@ class Players:
             version = versions[write.id] = (write.expected_version or 0) + 1
             self.cache.put(PlayerDoc(write.id, write.name, version, write.state), states[write.id])
         if versions:
-            await self.bus.control({"kind": "players_changed", "versions": versions})
+            await self.events.control({"kind": "players_changed", "versions": versions})
         await self.after_commit(applied, now)
 
     async def after_commit(self, applied: list[Applied], now: float) -> None:
@@ -251,7 +278,7 @@ class Players:
                 events.extend(("notification.new", {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at,
                                                     "unread": unread}) for n in item.notifications)
             if events:
-                await self.bus.publish(item.player_id, events)
+                await self.events.publish(item.player_id, events)
             if self.on_energy is not None:
                 for kind, data in item.outcome.events:
                     if kind == "energy.updated":
@@ -265,6 +292,6 @@ class Players:
         for board, score in ranking_scores(state, now).items():
             if old.get(board) == score:
                 continue
-            await self.bus.rank_set(board, {player_id: score})
-            await self.bus.broadcast(f"ranking:{board}", "ranking.updated",
+            await self.leaderboards.rank_set(board, {player_id: score})
+            await self.events.broadcast(f"ranking:{board}", "ranking.updated",
                                      {"board": board, "player": player_id, "name": name, "score": score})

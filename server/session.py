@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Send
 
 from protocol import CloseCode
-from server.ratelimit import TokenBucket
+from server.ratelimit import TokenBucket, WindowCounter
 
 if TYPE_CHECKING:
     from server.metrics import Metrics
+
+ABUSE_WINDOW_SECONDS = 10  # refusals counted over this window; `rate_abuse_limit` of them close the socket (4029)
 
 
 class Flag:
@@ -122,7 +124,7 @@ class Session:
         self.opened_at = time.time()
         self.topics: set[str] = set()
         self.bucket = TokenBucket(rate, burst)
-        self._refusals: deque[float] | None = None  # times of refused commands, from the first refusal on
+        self._refusals: WindowCounter | None = None  # refused commands, counted from the first refusal on
         self.last_seq = 0
         self.idle = Flag(True)
         self.accepting = True  # false once draining: further commands are refused
@@ -262,14 +264,10 @@ class Session:
         wait = self.bucket.take()
         if not wait:
             return 0.0
-        now = time.monotonic()
         refusals = self._refusals
-        if refusals is None:
-            refusals = self._refusals = deque()
-        refusals.append(now)
-        while refusals and refusals[0] < now - 10:
-            refusals.popleft()
-        if len(refusals) >= abuse_limit:
+        if refusals is None:  # made on the first refusal: a socket that keeps to its rate holds none
+            refusals = self._refusals = WindowCounter(abuse_limit, ABUSE_WINDOW_SECONDS, max_keys=1)
+        if refusals.hit(self.id) >= abuse_limit:
             self.close(CloseCode.RATE_LIMIT_ABUSED, "rate limit abused")
         return wait
 

@@ -19,8 +19,8 @@ from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode,
 from server.auth import AuthError, Claims
 from server.dispatch import dispatch
 from server.node import Node
+from server.player_summary import player_summary
 from server.session import Session
-from server.views import player_summary
 
 log = logging.getLogger("valgame.socket")
 
@@ -105,7 +105,7 @@ async def _serve(node: Node, receive: Receive, send: Send) -> None:
         await session.wait_closed(1.0)
     finally:
         node.hub.remove(session)
-        await node.bus.detach(session.player_id, session.id)
+        await node.bus.presence.detach(session.player_id, session.id)
         node.session_closed(session.player_id)
         await session.finish()
 
@@ -113,11 +113,11 @@ async def _serve(node: Node, receive: Receive, send: Send) -> None:
 async def _open_session(node: Node, session: Session, frame_id: object, data: dict) -> None:
     """Register presence, enforce the session cap, answer `auth`, replay what the client missed."""
     bus = node.bus
-    await bus.attach(session.player_id, session.id)
+    await bus.presence.attach(session.player_id, session.id)
     await _enforce_session_cap(node, session.player_id)
-    last_seq = await bus.last_seq(session.player_id)
+    last_seq = await bus.events.last_seq(session.player_id)
     reply = {
-        "player": await player_summary(node, session.player_id),
+        "player": await player_summary(node.players, node.storage, node.storage, node.game, session.player_id),
         "session": session.id,
         "node": node.id,
         "protocol": PROTOCOL_VERSION,
@@ -126,8 +126,8 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
     replayed: list[tuple[int, bytes]] = []
     resume = data.get("resume")
     if resume is not None:
-        owner = await bus.session_owner(resume["session"])
-        events = await bus.replay(session.player_id, resume["seq"]) if owner == session.player_id else None
+        owner = await bus.presence.session_owner(resume["session"])
+        events = await bus.events.replay(session.player_id, resume["seq"]) if owner == session.player_id else None
         reply["resumed"] = events is not None
         if events is not None:
             replayed = events
@@ -140,10 +140,10 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
 
 
 async def _enforce_session_cap(node: Node, player_id: str) -> None:
-    sessions = sorted(await node.bus.sessions_of(player_id), key=lambda s: s[2])
+    sessions = sorted(await node.bus.presence.sessions_of(player_id), key=lambda s: s[2])
     excess = len(sessions) - node.settings.max_sessions_per_player
     for session_id, node_id, _ in sessions[:max(excess, 0)]:
-        await node.bus.control({"kind": "close_session", "session": session_id, "code": CloseCode.REPLACED,
+        await node.bus.events.control({"kind": "close_session", "session": session_id, "code": CloseCode.REPLACED,
                                 "reason": "too many sessions"}, node_id)
 
 
@@ -173,7 +173,7 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
             continue
         idle.clear()
         try:
-            await dispatch(node, session, raw)
+            await dispatch(node.commands, node.metrics, session, raw)
         finally:
             idle.set()
 

@@ -10,19 +10,24 @@ import asyncio
 import heapq
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
+from server.bus import Claims, Events
+from server.game.config import GameSettings
 from server.game.energy import energy_view
-
-if TYPE_CHECKING:
-    from server.node import Node
+from server.players import Players
 
 log = logging.getLogger("valgame.ticker")
 
 
 class EnergyTicker:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, players: Players, claims: Claims, events: Events, game: GameSettings,
+                 connected: Callable[[str], bool]) -> None:
+        self._players = players
+        self._claims = claims
+        self._events = events
+        self._game = game
+        self._connected = connected  # whether a player has a socket on this node
         self._heap: list[tuple[float, str]] = []
         self._expected: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -62,11 +67,10 @@ class EnergyTicker:
                 log.exception("energy tick failed", extra={"player": player_id})
 
     async def _tick(self, player_id: str, due_at: float) -> None:
-        node = self.node
-        if player_id not in node.hub.by_player:
+        if not self._connected(player_id):
             return
-        _, state = await node.players.load(player_id)
-        view = energy_view(state, node.game, max(time.time(), due_at))
-        if await node.bus.claim_once(f"energy:{player_id}:{due_at}", 3600):
-            await node.bus.publish(player_id, [("energy.updated", view)])
+        _, state = await self._players.load(player_id)
+        view = energy_view(state, self._game, max(time.time(), due_at))
+        if await self._claims.claim_once(f"energy:{player_id}:{due_at}", 3600):
+            await self._events.publish(player_id, [("energy.updated", view)])
         self.watch(player_id, view["next_at"])

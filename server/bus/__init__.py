@@ -1,21 +1,33 @@
-"""The bus port and its adapters."""
+"""The bus: its ports (server/bus/port.py) and `open_bus`, which builds one adapter's set of them from a URL."""
 
-from collections.abc import Callable
+from __future__ import annotations
 
-from server.bus.port import Bus, BusListener
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-__all__ = ["Bus", "BusListener", "open_bus"]
+from server.bus.port import Bus, BusListener, ChatHistory, Claims, Events, Leaderboards, Presence
+
+__all__ = ["Bus", "BusListener", "ChatHistory", "Claims", "Events", "Leaderboards", "Presence", "open_bus"]
 
 
-def open_bus(url: str, node_id: str, history_size: int, history_seconds: float,
-             on_gap: Callable[[], None] | None = None, presence_seconds: float = 30) -> Bus:
-    """Build the adapter a bus URL names: `memory://` or `redis://host:port/db`."""
+def open_bus(url: str, node_id: str, history_size: int, history_seconds: float, *,
+             presence_seconds: float = 30,
+             sockets: Callable[[], int] = lambda: 0,
+             figures: Callable[[], dict[str, Any]] = dict,
+             on_gap: Callable[[], None] | None = None,
+             on_recovered: Callable[[bool], Awaitable[None]] | None = None) -> Bus:
+    """Build the adapter a bus URL names: `memory://` or `redis://host:port/db`.
+
+    `sockets` and `figures` are what the node reports with its heartbeats. `on_gap` is called when the connection
+    is lost; `on_recovered` is awaited when it is back, before any new delivery, with whether the bus lost its data
+    meanwhile (replay history, presence, seqs), e.g. an empty restarted Redis."""
     if url.startswith("memory:"):
-        from server.bus.memory import MemoryBus
+        from server.bus.memory import open_memory_bus
 
-        return MemoryBus(node_id, history_size, history_seconds)
+        return open_memory_bus(node_id, history_size, history_seconds, sockets, figures)
     if url.startswith(("redis://", "rediss://")):
-        from server.bus.redis import RedisBus
+        from server.bus.redis import open_redis_bus
 
-        return RedisBus(url, node_id, history_size, history_seconds, on_gap, presence_seconds)
+        return open_redis_bus(url, node_id, history_size, history_seconds, presence_seconds, sockets, figures,
+                              on_gap, on_recovered)
     raise ValueError(f"unknown bus URL scheme: {url.split(':', 1)[0]}")

@@ -1,13 +1,22 @@
-"""The bus port: events between nodes, presence, replay history, rankings and chat history.
+"""The bus ports: what a node needs from the event bus, one narrow protocol per concern.
 
-Per-player events get the player's next `seq` and are kept for replay; they are routed to the nodes that hold the
-player's sockets. Topic events (market feed, global chat, ops announcements) go to every node, encoded once.
+- `Events`: per-player events (numbered `seq`, kept for replay, routed to the nodes holding the player's sockets),
+  broadcast topics (market feed, global chat, rankings, announcements: to every node, encoded once) and control
+  messages between nodes.
+- `Presence`: which sessions of a player are open on which node, and which nodes are alive (heartbeats).
+- `Claims`: short-lived exclusive keys (one node resolves a timed round, pushes an energy tick, runs a keyed
+  command) and shared counters (nodes acknowledge a broadcast).
+- `Leaderboards`: sorted boards of scores.
+- `ChatHistory`: the last global chat messages.
+- `Link`: the connection every port of one adapter shares: start, close, health.
+
+Each adapter (in-process: `server/bus/memory/`, Redis: `server/bus/redis/`) implements every port in its own module;
+`open_bus(url)` (server/bus/__init__.py) builds the set an URL names: a `Bus`.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -21,99 +30,110 @@ class BusListener(Protocol):
     def deliver_control(self, message: dict[str, Any]) -> None: ...
 
 
-class Bus(ABC):
-    node_id: str
-    local_sockets: Callable[[], int]  # set by the node: its socket count, for heartbeats
-    stats: Callable[[], dict[str, Any]]  # set by the node: figures reported with heartbeats
-    # set by the node: awaited when the bus connection is back after a loss, before any new delivery; its argument
-    # says whether the bus lost its data meanwhile (replay history, presence, seqs), e.g. an empty restarted Redis
-    on_recovered: Callable[[bool], Awaitable[None]] | None = None
+class Link(Protocol):
+    """The adapter's connection, shared by its ports."""
 
-    @abstractmethod
     async def start(self, listener: BusListener) -> None: ...
 
-    @abstractmethod
     async def close(self) -> None: ...
 
-    @abstractmethod
     async def ping(self) -> bool: ...
 
-    # --- per-player events -------------------------------------------------------------------------------------
-    @abstractmethod
+
+class Events(Protocol):
     async def publish(self, player_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         """Give each event the player's next seq, keep it for replay and deliver it where the player is."""
+        ...
 
-    @abstractmethod
     async def replay(self, player_id: str, after_seq: int) -> list[tuple[int, bytes]] | None:
         """Events after `after_seq` in order, or None when they can no longer all be replayed."""
+        ...
 
-    @abstractmethod
     async def last_seq(self, player_id: str) -> int: ...
 
-    # --- presence: which nodes hold a player's sockets ---------------------------------------------------------
-    @abstractmethod
-    async def attach(self, player_id: str, session_id: str) -> None: ...
-
-    @abstractmethod
-    async def detach(self, player_id: str, session_id: str) -> None: ...
-
-    @abstractmethod
-    async def sessions_of(self, player_id: str) -> list[tuple[str, str, float]]:
-        """(session id, node id, opened at) of every open socket of the player, on every node."""
-
-    @abstractmethod
-    async def session_owner(self, session_id: str) -> str | None:
-        """The player a session id (open or recently closed) belongs to; for resume."""
-
-    # --- broadcast topics and control messages ----------------------------------------------------------------
-    @abstractmethod
     async def broadcast(self, topic: str, event_type: str, data: dict[str, Any]) -> None: ...
 
-    @abstractmethod
     async def control(self, message: dict[str, Any], node_id: str | None = None) -> None:
-        """An operator's message (kick, drain) to one node or, with node_id None, to every node."""
+        """An operator's or a node's message (kick, drain, players_changed) to one node or, with node_id None, to
+        every node."""
+        ...
 
-    @abstractmethod
-    async def claim_once(self, key: str, ttl_seconds: int) -> bool:
-        """True for the first claim of `key` within its lifetime (deduplicates retried broadcasts)."""
 
-    @abstractmethod
-    async def release(self, key: str) -> None:
-        """End a claim before its lifetime is over (a claim held as a lock while a keyed command runs)."""
+class Presence(Protocol):
+    async def attach(self, player_id: str, session_id: str) -> None: ...
 
-    @abstractmethod
-    async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
-        """Add to a shared counter (nodes acknowledge a broadcast with the sockets they reached)."""
+    async def detach(self, player_id: str, session_id: str) -> None: ...
 
-    @abstractmethod
-    async def get_count(self, key: str) -> tuple[int, int]:
-        """(how many additions, their sum) of a shared counter."""
+    async def sessions_of(self, player_id: str) -> list[tuple[str, str, float]]:
+        """(session id, node id, opened at) of every open socket of the player, on every node."""
+        ...
 
-    @abstractmethod
+    async def session_owner(self, session_id: str) -> str | None:
+        """The player a session id (open or recently closed) belongs to; for resume."""
+        ...
+
     async def nodes(self) -> dict[str, dict[str, Any]]:
         """Every live node and its last reported figures (sockets, commands per second, bus lag)."""
+        ...
 
-    # --- rankings -------------------------------------------------------------------------------------------------
-    @abstractmethod
+
+class Claims(Protocol):
+    async def claim_once(self, key: str, ttl_seconds: int) -> bool:
+        """True for the first claim of `key` within its lifetime (deduplicates retried broadcasts)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """End a claim before its lifetime is over (a claim held as a lock while a keyed command runs)."""
+        ...
+
+    async def add_count(self, key: str, amount: int, ttl_seconds: int) -> None:
+        """Add to a shared counter (nodes acknowledge a broadcast with the sockets they reached)."""
+        ...
+
+    async def get_count(self, key: str) -> tuple[int, int]:
+        """(how many additions, their sum) of a shared counter."""
+        ...
+
+
+class Leaderboards(Protocol):
     async def rank_set(self, board: str, scores: dict[str, float]) -> None: ...
 
-    @abstractmethod
     async def rank_top(self, board: str, count: int) -> list[tuple[str, float]]: ...
 
-    @abstractmethod
     async def rank_of(self, board: str, member: str) -> tuple[int, float] | None:
         """(1-based rank, score) or None when absent."""
+        ...
 
-    @abstractmethod
     async def rank_range(self, board: str, start: int, stop: int) -> list[tuple[str, float]]:
         """Members from 0-based position start to stop inclusive, best first."""
+        ...
 
-    @abstractmethod
     async def rank_clear(self, board: str) -> None: ...
 
-    # --- chat history -----------------------------------------------------------------------------------------------
-    @abstractmethod
+
+class ChatHistory(Protocol):
     async def chat_append(self, message: dict[str, Any], keep: int) -> None: ...
 
-    @abstractmethod
     async def chat_history(self, count: int) -> list[dict[str, Any]]: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Bus:
+    """One adapter's ports, sharing its connection (`link`): services take the ports they use, the node starts and
+    stops the whole."""
+
+    link: Link
+    events: Events
+    presence: Presence
+    claims: Claims
+    leaderboards: Leaderboards
+    chat: ChatHistory
+
+    async def start(self, listener: BusListener) -> None:
+        await self.link.start(listener)
+
+    async def close(self) -> None:
+        await self.link.close()
+
+    async def ping(self) -> bool:
+        return await self.link.ping()

@@ -1,23 +1,47 @@
-"""Command handlers by type. A handler gets a `Call` and returns the reply data (or a `Reply`)."""
+"""Command handlers by type. A handler gets a `Call` (the command, its socket, and the node's services a handler may
+use: `CommandContext`) and returns the reply data (or a `Reply`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from persistence import AccountStore, GameStore
 from protocol import COMMANDS, Frame
-from server.players import Idem, Reply
+from server.bus import ChatHistory, Events, Leaderboards
+from server.combat_driver import CombatDriver
+from server.game.config import GameSettings
+from server.hub import Hub
+from server.names import NameCache
+from server.operations import Operations
+from server.players import Idem, Players, Reply
+from server.ratelimit import WindowCounter
+from server.session import Session
 
-if TYPE_CHECKING:
-    from server.node import Node
-    from server.session import Session
+
+@dataclass(slots=True, frozen=True)
+class CommandContext:
+    """What command handlers may use of their node: the write path, the ports they read, and a few services."""
+
+    game: GameSettings
+    players: Players
+    store: GameStore
+    accounts: AccountStore
+    events: Events
+    chat: ChatHistory
+    leaderboards: Leaderboards
+    names: NameCache
+    topics: Hub  # subscriptions of this node's sockets
+    combats: CombatDriver
+    ops: Operations
+    chat_limit: WindowCounter
 
 
 @dataclass(slots=True)
 class Call:
-    node: Node
+    ctx: CommandContext
     session: Session
     frame: Frame
     now: float = field(default_factory=time.time)

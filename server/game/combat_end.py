@@ -23,8 +23,9 @@ from server.game.outcome import Outcome, RuleContext
 from server.game.progression import make_character
 from server.game.rankings import add_ranking_points
 from server.game.scaling import drop_multiplier, dungeon_level_threshold, exact, floor_times, reward_amount
-from server.game.state import Character, Combat, DungeonProgress, character_view, item_view
+from server.game.state import Character, Combat, DungeonProgress
 from server.game.stats import hp_max, xp_multiplier
+from server.game.views import character_view, item_view
 
 
 def finish_combat(out: Outcome, combat: Combat, outcome: str, ctx: RuleContext, rng: random.Random) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Every number of GAME_RULES.md as one frozen settings object, with the spec's values as defaults.
+"""Every number of the game's rules as one frozen settings object, with the product specification's values as
+defaults (docs/DESIGN.md records the choices where the specification is silent).
 
 The rules never hold a literal of the spec: they read it from here, so a deployment (or a test) can change a number
 with `GameSettings.with_overrides({...})` without touching code. Tables (stage costs, the XP base table, recruit

@@ -19,8 +19,9 @@ from server.game.config import GameSettings
 from server.game.errors import GameError, conflict
 from server.game.inventory import require_character, require_free_item, require_not_in_combat
 from server.game.outcome import Outcome, RuleContext
-from server.game.state import Buff, Character, Item, PlayerState, character_view, item_view
+from server.game.state import Buff, Character, Item, PlayerState
 from server.game.stats import hp_max
+from server.game.views import character_view, item_view
 
 
 def check_usable(item: Item, char: Character, settings: GameSettings) -> None:

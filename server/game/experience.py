@@ -8,13 +8,9 @@ level-up does not revive, the character is wounded like any other member left at
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from server.game.config import GameSettings
+from server.game.state import Character
 from server.game.stats import hp_max
-
-if TYPE_CHECKING:
-    from server.game.state import Character
 
 
 def xp_base(level: int, settings: GameSettings) -> int:

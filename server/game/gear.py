@@ -12,8 +12,9 @@ from server.game.catalog import EQUIPMENT, SLOTS
 from server.game.errors import GameError, bad_request, conflict
 from server.game.inventory import require_character, require_free_item, require_not_in_combat
 from server.game.outcome import Outcome, RuleContext
-from server.game.state import PlayerState, character_view, inventory_view
+from server.game.state import PlayerState
 from server.game.stats import hp_max
+from server.game.views import character_view, inventory_view
 
 
 def equip(state: PlayerState, char_id: str, item_id: str, ctx: RuleContext) -> Outcome:

@@ -3,11 +3,14 @@
 A listing is a plain dict (it is stored as its own document): `id`, `status` (active, sold, cancelled, expired),
 `seller_id`, `seller`, `kind` (equipment, consumable or character), `code` (item code or character base),
 `rank`, `level`, `price`, `featured`, `created_at`, `expires_at`, and the escrowed `item` or `character`.
-Each side of a trade is its own Outcome, so the storage layer can write both players and the listing atomically.
+Each side of a trade is its own Outcome. A command's whole change is a `MarketMove`: every player's outcome, the
+listing's move (inserted, or moved from `active` to its closed status) and the feed events, so the command handler
+only loads, calls the rule and commits it all at once (`list_goods`, `sell`, `cancel`, `expire`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.codes import ErrorCode
@@ -23,10 +26,33 @@ from server.game.inventory import (
 )
 from server.game.outcome import Outcome, RuleContext
 from server.game.scaling import floor_times
-from server.game.state import Character, Item, PlayerState, item_view
+from server.game.state import Character, Item, PlayerState
 from server.game.stats import hp_max
+from server.game.views import item_view
 
 ACTIVE = "active"
+FEED = "market"  # the topic of the market feed
+
+
+@dataclass(slots=True)
+class ListingMove:
+    """A listing to write: inserted (`from_status` None) or moved from `from_status` (the write is conditional on it,
+    so of two racing moves one wins) to `doc["status"]`."""
+
+    listing_id: str
+    from_status: str | None
+    doc: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MarketMove:
+    """Everything a market command changes: each player's outcome (the acting player first), the listing's move, the
+    reply and the feed events (topic, event type, data) sent once it is committed."""
+
+    outcomes: dict[str, Outcome]
+    listing: ListingMove
+    reply: dict[str, Any]
+    feed: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _rank_of_item(code: str) -> str | None:
@@ -138,6 +164,46 @@ def take_back(state: PlayerState, listing: dict[str, Any], ctx: RuleContext, *, 
         out.notify("listing_expired", {"listing": listing["id"], "kind": listing["kind"], "code": listing["code"]})
     out.reply = {"val": out.state.val, "listing": listing["id"]}
     return out
+
+
+def list_goods(state: PlayerState, seller_id: str, seller_name: str, price: int, featured: bool, ctx: RuleContext,
+               item_id: str | None = None, character_id: str | None = None) -> MarketMove:
+    """`market.list`: the goods go into escrow in a new listing, announced on the feed."""
+    out, listing = create_listing(state, seller_id, seller_name, price, featured, ctx, item_id, character_id)
+    return MarketMove({seller_id: out}, ListingMove(listing["id"], None, listing), out.reply,
+                      [(FEED, "market.listed", listing_view(listing))])
+
+
+def sell(buyer: PlayerState, seller: PlayerState, buyer_id: str, buyer_name: str, listing: dict[str, Any],
+         ctx: RuleContext) -> MarketMove:
+    """`market.buy`: the buyer pays and gets the goods, the seller gets the price less the tax, the listing is sold."""
+    bought = buy(buyer, buyer_id, listing, ctx)
+    sold = sale_proceeds(seller, listing, buyer_name, ctx)
+    closed = {**listing, "status": "sold", "buyer_id": buyer_id, "buyer": buyer_name, "closed_at": ctx.now}
+    feed = {"listing": listing["id"], "price": listing["price"], "kind": listing["kind"], "code": listing["code"],
+            "seller": listing["seller"], "buyer": buyer_name}
+    return MarketMove({buyer_id: bought, listing["seller_id"]: sold}, ListingMove(listing["id"], ACTIVE, closed),
+                      bought.reply, [(FEED, "market.sold", feed)])
+
+
+def cancel(state: PlayerState, player_id: str, listing: dict[str, Any], ctx: RuleContext) -> MarketMove:
+    """`market.cancel`: the seller takes the goods back (room needed) and the listing is cancelled."""
+    if listing["seller_id"] != player_id:
+        raise GameError(ErrorCode.FORBIDDEN, "not your listing")
+    out = take_back(state, listing, ctx, expired=False)
+    closed = {**listing, "status": "cancelled", "closed_at": ctx.now}
+    return MarketMove({player_id: out}, ListingMove(listing["id"], ACTIVE, closed), out.reply,
+                      [(FEED, "market.cancelled", {"listing": listing["id"]})])
+
+
+def expire(state: PlayerState, listing: dict[str, Any], ctx: RuleContext) -> MarketMove:
+    """The expiry job: an active listing past its time goes back to its seller (even past the limits)."""
+    if listing["status"] != ACTIVE or listing["expires_at"] > ctx.now:
+        raise conflict(f"listing {listing['id']} is {listing['status']}, not due")
+    out = take_back(state, listing, ctx, expired=True)
+    closed = {**listing, "status": "expired", "closed_at": ctx.now}
+    return MarketMove({listing["seller_id"]: out}, ListingMove(listing["id"], ACTIVE, closed), out.reply,
+                      [(FEED, "market.expired", {"listing": listing["id"]})])
 
 
 def listing_view(listing: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from server.game.experience import gain_xp, xp_to_next
 from server.game.gear import equip, unequip
 from server.game.inventory import new_item, require_character, require_not_in_combat, require_not_wounded
 from server.game.outcome import Outcome, RuleContext
-from server.game.state import Character, PlayerState, character_view, inventory_view, wallet_view
+from server.game.state import Character, PlayerState
 from server.game.stats import hp_max
+from server.game.views import character_view, inventory_view, wallet_view
 
 __all__ = [
     "equip", "evolve", "gain_xp", "heal", "heal_cost", "make_character", "new_player", "next_sweep_at", "revive",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from server.game.errors import bad_request
 from server.game.outcome import Outcome, RuleContext
-from server.game.state import PlayerState, wallet_view
+from server.game.state import PlayerState
+from server.game.views import wallet_view
 
 MAX_EVO_PER_PURCHASE = 1000  # a sanity bound on one command, not a rule of the game
 

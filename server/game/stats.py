@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 from server.game.catalog import BASE_CHARACTERS, EQUIPMENT, RANKS
 from server.game.config import GameSettings
 from server.game.scaling import exact, floor_times
-
-if TYPE_CHECKING:
-    from server.game.state import Buff, Character
+from server.game.state import Buff, Character
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Fixtures of the storage contract suite: the same tests run against every adapter.
+"""Fixtures of the contract suites: the same tests run against every adapter of a port.
 
-`storage` is a freshly opened adapter: SQLite in the test's tmp_path, or MongoDB in a fresh database of one
+Storage: `storage` is a freshly opened adapter: SQLite in the test's tmp_path, or MongoDB in a fresh database of one
 secantusd-py started for the whole session (dropped when the test ends). `reopen` opens another instance on the
 same data, as a second node (or a restarted one) would.
+
+Bus: `bus` is a started bus, in-process or on one redis-server started for the whole session (emptied before each
+test); `listener` records what the bus delivered to the node.
 """
 
 from __future__ import annotations
@@ -10,15 +13,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from persistence.mongo import MongoStorage
 from persistence.port import Storage
 from persistence.sqlite import SQLiteStorage
+from server.bus import Bus, open_bus
 from tests.support.mongo import mongo_server
+from tests.support.redis import RedisProcess
 
 ADAPTERS = ["sqlite", "mongo"]
+BUS_ADAPTERS = ["memory", "redis"]
 
 Reopen = Callable[[], Awaitable[Storage]]
 
@@ -68,3 +76,55 @@ async def reopen(storage: Storage, make_storage: Callable[[], Storage]) -> Async
     yield open_another
     for store in opened:
         await store.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One redis-server for the session."""
+    redis = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield redis.url
+    redis.stop()
+
+
+class Recorder:
+    """A node's hub as the bus sees it: it records every delivery."""
+
+    def __init__(self) -> None:
+        self.player: list[tuple[str, int, bytes]] = []
+        self.topic: list[tuple[str, bytes]] = []
+        self.control: list[dict[str, Any]] = []
+
+    def deliver_player(self, player_id: str, seq: int, frame: bytes) -> None:
+        self.player.append((player_id, seq, frame))
+
+    def deliver_topic(self, topic: str, frame: bytes) -> None:
+        self.topic.append((topic, frame))
+
+    def deliver_control(self, message: dict[str, Any]) -> None:
+        self.control.append(message)
+
+
+OpenBus = Callable[..., Awaitable[tuple[Bus, Recorder]]]
+
+
+@pytest.fixture(params=BUS_ADAPTERS)
+async def open_test_bus(request: pytest.FixtureRequest) -> AsyncIterator[OpenBus]:
+    """Start buses of one adapter on shared data (a node each; the in-process bus has one node only)."""
+    url = "memory://"
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        client = aioredis.Redis.from_url(url)
+        await client.flushall()
+        await client.aclose()
+    started: list[Bus] = []
+
+    async def start(node_id: str = "n1", **options: Any) -> tuple[Bus, Recorder]:
+        bus = open_bus(url, node_id, 100, 60, **options)
+        recorder = Recorder()
+        await bus.start(recorder)
+        started.append(bus)
+        return bus, recorder
+
+    yield start
+    for bus in started:
+        await bus.close()

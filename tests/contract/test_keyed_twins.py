@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -24,19 +24,11 @@ from server.hub import Hub
 from server.metrics import Metrics
 from server.players import Idem, Plan, Planner, Players, make_id
 from server.statecache import StateCache
-from tests.support.redis import RedisProcess
 
 CLAIM_SECONDS = 2
 # How long a twin that did not wait for the first copy would need to be refused: far more than the few storage
 # round trips that takes, so a pass is not luck. Absence can only be observed over a window.
 WINDOW_SECONDS = 1.0
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    redis = RedisProcess(tmp_path_factory.mktemp("redis")).start()
-    yield redis.url
-    redis.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -51,7 +43,8 @@ async def nodes(request: pytest.FixtureRequest, make_storage: Callable[[], Stora
         await storage.open()
         await bus.start(Hub(Metrics()))
         opened.append((storage, bus))
-        return Players(storage, bus, GameSettings(), StateCache(100, 30), CLAIM_SECONDS)
+        return Players(storage, bus.events, bus.claims, bus.leaderboards, GameSettings(), StateCache(100, 30),
+                       CLAIM_SECONDS)
 
     first = await node("n1")
     yield (first, first) if request.param == "memory" else (first, await node("n2"))
@@ -130,7 +123,7 @@ async def test_a_claim_left_by_a_dead_holder_expires(nodes: tuple[Players, Playe
     player_id = await new_player(first, "orphan")
     idem = Idem("buy-3", "market.buy")
     # What a node that died between claiming and releasing leaves behind.
-    assert await first.bus.claim_once(f"idem:{player_id}:{idem.key}", CLAIM_SECONDS)
+    assert await first.claims.claim_once(f"idem:{player_id}:{idem.key}", CLAIM_SECONDS)
     started = time.monotonic()
     reply = await second.transact(player_id, spending(second, player_id), idem)
     assert not reply.replayed

@@ -216,7 +216,7 @@ def command(node: Node, account: Account, type_: str, data: dict[str, Any], idem
     """A command as the socket would hand it to its handler."""
     session = SimpleNamespace(player_id=account.id, name=account.name)
     frame = SimpleNamespace(type=type_, data=data, idem=idem)
-    return Call(node, session, frame)  # type: ignore[arg-type]
+    return Call(node.commands, session, frame)  # type: ignore[arg-type]
 
 
 # --- expiry races --------------------------------------------------------------------------------------------------
@@ -297,9 +297,9 @@ async def test_two_concurrent_expiry_jobs_expire_each_listing_once(make_server: 
         await each.start(serve=False)
     try:
         assert len(await nodes[0].storage.listings_due(time.time(), 200)) == len(listings) == 8
-        counts = await asyncio.gather(*(jobs.expire_once(nodes[n % 2]) for n in range(4)))
+        counts = await asyncio.gather(*(jobs.expire_once(nodes[n % 2].storage, nodes[n % 2].players) for n in range(4)))
         assert sum(counts) == len(listings), counts
-        assert await jobs.expire_once(nodes[0]) == 0
+        assert await jobs.expire_once(nodes[0].storage, nodes[0].players) == 0
         report = await audit(nodes[1].storage)
         assert report["ok"] is True and report["active_listings"] == 0, report
     finally:

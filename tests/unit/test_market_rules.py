@@ -324,3 +324,56 @@ def test_listing_view_shows_what_buyers_need() -> None:
     assert view["character"]["id"] == extra.id and (view["rank"], view["level"]) == ("A", 7)
     _, potion = list_item(seller, items_of(seller, "pocion-vida-menor")[0].id, 6, ctx)
     assert market.listing_view(potion)["uses"] == 1
+
+
+# --- whole moves: every player's outcome, the listing's transition and the feed --------------------------------------
+
+def test_list_goods_inserts_the_listing_and_announces_it() -> None:
+    ctx = make_ctx()
+    seller = fresh_player(ctx)
+    move = market.list_goods(seller, SELLER, "ana", 40, False, ctx, item_id=items_of(seller, "daga-oxidada")[0].id)
+    assert list(move.outcomes) == [SELLER]
+    assert move.listing.from_status is None and move.listing.doc["status"] == market.ACTIVE
+    assert move.listing.listing_id == move.listing.doc["id"] == move.reply["listing"]
+    assert move.feed == [("market", "market.listed", market.listing_view(move.listing.doc))]
+
+
+def test_sell_moves_the_listing_to_sold_and_pays_both_sides() -> None:
+    ctx = make_ctx()
+    _, listing = a_listing(ctx, price=100)
+    buyer, seller = fresh_player(ctx), fresh_player(ctx)
+    move = market.sell(buyer, seller, BUYER, "bea", listing, ctx)
+    assert list(move.outcomes) == [BUYER, SELLER]  # the buyer's events go out first
+    assert move.outcomes[BUYER].state.val == buyer.val - 100
+    assert move.outcomes[SELLER].state.val == seller.val + 95
+    assert move.reply == move.outcomes[BUYER].reply
+    assert move.listing.listing_id == listing["id"] and move.listing.from_status == market.ACTIVE
+    assert move.listing.doc == {**listing, "status": "sold", "buyer_id": BUYER, "buyer": "bea", "closed_at": ctx.now}
+    assert move.feed == [("market", "market.sold", {
+        "listing": listing["id"], "price": 100, "kind": listing["kind"], "code": listing["code"],
+        "seller": listing["seller"], "buyer": "bea"})]
+    assert listing["status"] == market.ACTIVE  # the listing read is left as it was
+
+
+def test_cancel_is_the_sellers_and_moves_the_listing_to_cancelled() -> None:
+    ctx = make_ctx()
+    seller, listing = a_listing(ctx, price=10)
+    assert error_code(market.cancel, seller, BUYER, listing, ctx) is ErrorCode.FORBIDDEN
+    move = market.cancel(seller, SELLER, listing, ctx)
+    assert list(move.outcomes) == [SELLER]
+    assert move.listing.from_status == market.ACTIVE
+    assert move.listing.doc == {**listing, "status": "cancelled", "closed_at": ctx.now}
+    assert move.feed == [("market", "market.cancelled", {"listing": listing["id"]})]
+
+
+def test_expire_takes_only_a_due_active_listing_back_to_its_seller() -> None:
+    ctx = make_ctx()
+    seller, listing = a_listing(ctx, price=10)
+    assert error_code(market.expire, seller, listing, ctx) is ErrorCode.CONFLICT  # not due yet
+    later = at(ctx, listing["expires_at"])
+    assert error_code(market.expire, seller, {**listing, "status": "sold"}, later) is ErrorCode.CONFLICT
+    move = market.expire(seller, listing, later)
+    assert list(move.outcomes) == [SELLER]
+    assert move.outcomes[SELLER].notifications[0][0] == "listing_expired"
+    assert move.listing.doc == {**listing, "status": "expired", "closed_at": later.now}
+    assert move.feed == [("market", "market.expired", {"listing": listing["id"]})]

@@ -5,7 +5,8 @@ import json
 from server.game.catalog import EQUIPMENT
 from server.game.combat import start_combat
 from server.game.gear import equip
-from server.game.state import Buff, DungeonProgress, PlayerState, Stats, character_view, item_view
+from server.game.state import Buff, DungeonProgress, PlayerState, Stats
+from server.game.views import character_view, item_view
 from tests.unit.factories import T0, fresh_player, hero, items_of, make_ctx
 
 

@@ -1,4 +1,4 @@
-"""The storage contract (persistence/port.py): every test runs against every adapter and expects the same answers.
+"""The `GameStore` port (persistence/port.py): every test runs against every adapter and expects the same answers.
 
 Expected results are computed here from the test's own data, so passing on both adapters means they agree.
 """
@@ -15,72 +15,17 @@ import pytest
 from persistence import open_storage
 from persistence.mongo import MongoStorage
 from persistence.port import (
-    Account,
     Change,
     Conflict,
     Duplicate,
-    IdemRecord,
-    LedgerEntry,
     ListingQuery,
     ListingWrite,
-    Notification,
     PlayerWrite,
-    RefreshToken,
     Storage,
 )
 from persistence.sqlite import SQLiteStorage
 from tests.contract.conftest import Reopen
-
-# --- builders -----------------------------------------------------------------------------------------------------
-
-
-def state(**extra: Any) -> dict[str, Any]:
-    """A player state with the shapes the game stores: nested dicts and lists, ints, floats, bools, None, text."""
-    base: dict[str, Any] = {
-        "val": 1200, "evo": 3, "energy": 7.25, "energy_at": 1_700_000_000.5, "whole_float": 2.0,
-        "big": 2**53 + 1, "negative": -17, "flag": True, "nothing": None, "empty_list": [], "empty_dict": {},
-        "characters": [{"id": "c1", "base": "knight", "level": 3, "xp": 120, "equipment": {"weapon": "i1"},
-                        "wounded_until": None}],
-        "items": [{"id": "i1", "code": "iron_sword", "kind": "equipment"}],
-        "consumables": {"healing_potion": 2},
-        "text": "Valgame ✓ — ünïcødé",
-    }
-    base.update(extra)
-    return base
-
-
-async def add_player(storage: Storage, player_id: str, name: str | None = None, *, sweep_at: float | None = None,
-                     **extra: Any) -> dict[str, Any]:
-    doc = state(**extra)
-    await storage.commit(Change(players=[PlayerWrite(player_id, name or f"name-{player_id}", None, doc,
-                                                     sweep_at=sweep_at)]))
-    return doc
-
-
-def account(account_id: str, name: str, email: str | None = None) -> Account:
-    return Account(account_id, name, email or f"{name}@example.test", "argon2$hash", "player", 1_700_000_000.25)
-
-
-def entry(player_id: str, delta: int, at: float, currency: str = "VAL", ref: str = "r") -> LedgerEntry:
-    return LedgerEntry(player_id, currency, delta, "test", ref, at)
-
-
-def note(note_id: str, player_id: str, at: float, read: bool = False) -> Notification:
-    return Notification(note_id, player_id, "market.sold", {"listing": note_id, "price": 10, "ok": True}, at, read)
-
-
-def idem(player_id: str, key: str, at: float = 100.0, reply: dict[str, Any] | None = None) -> IdemRecord:
-    return IdemRecord(player_id, key, "inventory.use", reply or {"type": "inventory.used", "ok": True}, at)
-
-
-def listing(listing_id: str, *, price: int, featured: bool = False, status: str = "active", seller: str = "s1",
-            kind: str = "equipment", code: str = "iron_sword", rank: str | None = "C", level: int = 1,
-            created_at: float = 1000.0, expires_at: float = 5000.0) -> dict[str, Any]:
-    return {"id": listing_id, "status": status, "seller_id": seller, "seller": f"Seller {seller}", "kind": kind,
-            "code": code, "rank": rank, "level": level, "price": price, "featured": featured,
-            "created_at": created_at, "expires_at": expires_at,
-            "item": {"id": f"i-{listing_id}", "code": code, "kind": kind}}
-
+from tests.contract.storage_builders import add_player, entry, idem, listing, note, state
 
 # --- lifecycle and meta -------------------------------------------------------------------------------------------
 
@@ -105,87 +50,6 @@ async def test_reopen_keeps_data_and_open_is_idempotent(storage: Storage, reopen
     loaded = await again.load_player("p1")
     assert loaded is not None and loaded.state == doc
     assert await again.get_meta("k") == [1, 2]
-
-
-# --- accounts and tokens ------------------------------------------------------------------------------------------
-
-
-async def test_accounts_create_find_and_role(storage: Storage) -> None:
-    alice = account("a1", "Alice")
-    await storage.commit(Change(account=alice))
-    assert await storage.account_by_name("Alice") == alice
-    assert await storage.account_by_id("a1") == alice
-    assert await storage.account_by_name("alice") is None  # names are exact
-    assert await storage.account_by_name("Nobody") is None
-    assert await storage.account_by_id("nope") is None
-    await storage.set_role("a1", "admin")
-    found = await storage.account_by_id("a1")
-    assert found is not None and found.role == "admin"
-    assert (await storage.account_by_name("Alice")) == found
-
-
-async def test_account_duplicates_write_nothing(storage: Storage) -> None:
-    await storage.commit(Change(account=account("a1", "Alice", "alice@example.test")))
-
-    # Same name, other email: Duplicate("name"); the new email stays free and the player is not created.
-    with pytest.raises(Duplicate) as caught:
-        await storage.commit(Change(account=account("a2", "Alice", "other@example.test"),
-                                    players=[PlayerWrite("a2", "Alice2", None, state())]))
-    assert caught.value.what == "name"
-    assert await storage.account_by_id("a2") is None
-    assert await storage.load_player("a2") is None
-
-    # Same email, other name: Duplicate("email").
-    with pytest.raises(Duplicate) as caught:
-        await storage.commit(Change(account=account("a3", "Bob", "alice@example.test"),
-                                    players=[PlayerWrite("a3", "Bob", None, state())]))
-    assert caught.value.what == "email"
-    assert await storage.account_by_name("Bob") is None
-    assert await storage.load_player("a3") is None
-    assert await storage.player_id_by_name("Bob") is None
-
-    # Nothing of the failed attempts was reserved: both the name Bob and the other email are free.
-    await storage.commit(Change(account=account("a4", "Bob", "other@example.test"),
-                                players=[PlayerWrite("a4", "Bob", None, state())]))
-    bob = await storage.account_by_name("Bob")
-    assert bob is not None and bob.id == "a4"
-    assert await storage.player_id_by_name("Bob") == "a4"
-
-
-async def test_refresh_tokens_use_once_and_revoke_family(storage: Storage) -> None:
-    await storage.add_refresh_token(RefreshToken("h1", "p1", "F", 9000.0))
-    await storage.add_refresh_token(RefreshToken("h2", "p1", "F", 9000.0))
-    await storage.add_refresh_token(RefreshToken("h3", "p1", "G", 9000.5))
-
-    first = await storage.use_refresh_token("h1")
-    assert first == RefreshToken("h1", "p1", "F", 9000.0, used=False, revoked=False)
-    second = await storage.use_refresh_token("h1")
-    assert second == RefreshToken("h1", "p1", "F", 9000.0, used=True, revoked=False)
-    assert await storage.use_refresh_token("unknown") is None
-
-    await storage.revoke_token_family("F")
-    h2 = await storage.use_refresh_token("h2")
-    assert h2 is not None and h2.revoked and not h2.used
-    h3 = await storage.use_refresh_token("h3")
-    assert h3 == RefreshToken("h3", "p1", "G", 9000.5, used=False, revoked=False)
-
-
-async def test_refresh_token_racing_uses_exactly_one_wins(storage: Storage) -> None:
-    # Many rounds, because one round of eight racers rarely lands two of them inside the same window.
-    for round_ in range(25):
-        token = f"race{round_}"
-        await storage.add_refresh_token(RefreshToken(token, "p1", "F", 9000.0))
-        seen = await asyncio.gather(*(storage.use_refresh_token(token) for _ in range(8)))
-        assert all(record is not None for record in seen)
-        assert sum(1 for record in seen if record is not None and not record.used) == 1, round_
-
-
-async def test_revoked_access_tokens(storage: Storage) -> None:
-    assert await storage.access_token_revoked("j1") is False
-    await storage.revoke_access_token("j1", 5000.0)
-    await storage.revoke_access_token("j1", 6000.0)  # revoking twice is fine
-    assert await storage.access_token_revoked("j1") is True
-    assert await storage.access_token_revoked("j2") is False
 
 
 # --- players and commit -------------------------------------------------------------------------------------------
@@ -322,22 +186,14 @@ async def test_iter_players(storage: Storage) -> None:
     assert [doc.name for doc in seen] == [f"name-{i}" for i in sorted(ids)]
 
 
-async def test_purge_idem_drops_expired_records_jtis_and_refresh_tokens(storage: Storage) -> None:
+async def test_purge_idem_drops_expired_records(storage: Storage) -> None:
     await storage.commit(Change(idem=idem("p1", "old", at=10.0)))
     await storage.commit(Change(idem=idem("p1", "new", at=100.0)))
     await storage.commit(Change(idem=idem("p2", "old", at=20.0)))
-    await storage.revoke_access_token("j-old", 10.0)
-    await storage.revoke_access_token("j-new", 100.0)
-    await storage.add_refresh_token(RefreshToken("t-old", "p1", "F", 10.0))
-    await storage.add_refresh_token(RefreshToken("t-new", "p1", "F", 100.0))
 
     assert await storage.purge_idem(50.0) == 2
     assert await storage.get_idem("p1", "old") is None and await storage.get_idem("p2", "old") is None
     assert await storage.get_idem("p1", "new") == idem("p1", "new", at=100.0)
-    assert await storage.access_token_revoked("j-old") is False
-    assert await storage.access_token_revoked("j-new") is True
-    assert await storage.use_refresh_token("t-old") is None
-    assert await storage.use_refresh_token("t-new") is not None
     assert await storage.purge_idem(50.0) == 0
 
 

@@ -11,7 +11,7 @@ from server.players import make_id
 
 
 def _chat_admit(call: Call) -> None:
-    limiter = call.node.chat_limit
+    limiter = call.ctx.chat_limit
     wait = limiter.retry_after(call.player_id)
     if wait > 0:
         raise GameError(ErrorCode.RATE_LIMITED, "chatting too fast", retry_after_ms=int(wait * 1000) + 1)
@@ -23,15 +23,14 @@ async def chat_send(call: Call) -> dict[str, Any]:
     _chat_admit(call)
     message = {"id": make_id("m"), "from": call.session.name, "player": call.player_id,
                "text": call.data["text"], "at": call.now, "channel": "global"}
-    bus = call.node.bus
-    await bus.chat_append(message, call.node.game.chat_history)
-    await bus.broadcast("chat:global", "chat.message", message)
+    await call.ctx.chat.chat_append(message, call.ctx.game.chat_history)
+    await call.ctx.events.broadcast("chat:global", "chat.message", message)
     return {"id": message["id"], "at": message["at"]}
 
 
 @handles("chat.whisper")
 async def chat_whisper(call: Call) -> dict[str, Any]:
-    target = await call.node.player_id_of(call.data["to"])
+    target = await call.ctx.names.player_id_of(call.data["to"])
     if target is None:
         raise GameError(ErrorCode.NOT_FOUND, f"no player named {call.data['to']}", field="data.to")
     if target == call.player_id:
@@ -39,19 +38,19 @@ async def chat_whisper(call: Call) -> dict[str, Any]:
     _chat_admit(call)
     message = {"id": make_id("m"), "from": call.session.name, "player": call.player_id, "to": call.data["to"],
                "text": call.data["text"], "at": call.now, "channel": "whisper"}
-    await call.node.bus.publish(target, [("chat.message", message)])
+    await call.ctx.events.publish(target, [("chat.message", message)])
     return {"id": message["id"], "at": message["at"]}
 
 
 @handles("chat.history")
 async def chat_history(call: Call) -> dict[str, Any]:
-    limit = call.data.get("limit", call.node.game.chat_history)
-    return {"messages": await call.node.bus.chat_history(min(limit, call.node.game.chat_history))}
+    limit = call.data.get("limit", call.ctx.game.chat_history)
+    return {"messages": await call.ctx.chat.chat_history(min(limit, call.ctx.game.chat_history))}
 
 
 @handles("notification.list")
 async def notification_list(call: Call) -> dict[str, Any]:
-    storage = call.node.storage
+    storage = call.ctx.store
     notes = await storage.notifications(call.player_id, call.data.get("limit", 50),
                                         bool(call.data.get("unread_only", False)))
     return {"notifications": [{"id": n.id, "kind": n.kind, "data": n.data, "at": n.at, "read": n.read}
@@ -61,13 +60,13 @@ async def notification_list(call: Call) -> dict[str, Any]:
 
 @handles("notification.read")
 async def notification_read(call: Call) -> dict[str, Any]:
-    storage = call.node.storage
+    storage = call.ctx.store
     marked = await storage.mark_read(call.player_id, call.data.get("ids"))
     return {"marked": marked, "unread": await storage.unread_count(call.player_id)}
 
 
 async def _entries(call: Call, rows: list[tuple[str, float]], first_rank: int) -> list[dict[str, Any]]:
-    names = await call.node.names_of([player for player, _ in rows])
+    names = await call.ctx.names.names_of([player for player, _ in rows])
     return [{"rank": first_rank + i, "player": player, "name": names.get(player), "score": int(score)}
             for i, (player, score) in enumerate(rows)]
 
@@ -75,15 +74,15 @@ async def _entries(call: Call, rows: list[tuple[str, float]], first_rank: int) -
 @handles("ranking.top")
 async def ranking_top(call: Call) -> dict[str, Any]:
     board = call.data["board"]
-    limit = min(call.data.get("limit", 10), call.node.game.ranking_top_max)
-    rows = await call.node.bus.rank_top(board, limit)
+    limit = min(call.data.get("limit", 10), call.ctx.game.ranking_top_max)
+    rows = await call.ctx.leaderboards.rank_top(board, limit)
     return {"board": board, "entries": await _entries(call, rows, 1)}
 
 
 @handles("ranking.me")
 async def ranking_me(call: Call) -> dict[str, Any]:
     board = call.data["board"]
-    found = await call.node.bus.rank_of(board, call.player_id)
+    found = await call.ctx.leaderboards.rank_of(board, call.player_id)
     rank, score = found if found else (None, 0)
     return {"board": board, "rank": rank, "score": int(score)}
 
@@ -92,9 +91,9 @@ async def ranking_me(call: Call) -> dict[str, Any]:
 async def ranking_around(call: Call) -> dict[str, Any]:
     board = call.data["board"]
     radius = call.data.get("radius", 5)
-    found = await call.node.bus.rank_of(board, call.player_id)
+    found = await call.ctx.leaderboards.rank_of(board, call.player_id)
     if found is None:
         return {"board": board, "entries": []}
     start = max(found[0] - 1 - radius, 0)
-    rows = await call.node.bus.rank_range(board, start, found[0] - 1 + radius)
+    rows = await call.ctx.leaderboards.rank_range(board, start, found[0] - 1 + radius)
     return {"board": board, "entries": await _entries(call, rows, start + 1)}

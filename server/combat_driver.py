@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from protocol import ErrorCode
+from server.bus import Claims
 from server.game.combat import TIMEOUT_ACTION, resolve_round
 from server.game.errors import GameError
 from server.game.outcome import Outcome, RuleContext
 from server.game.state import PlayerState
-from server.players import Rule
-
-if TYPE_CHECKING:
-    from server.node import Node
+from server.players import Players, Rule
 
 log = logging.getLogger("valgame.combats")
 
@@ -42,9 +40,11 @@ def resolve_timed_round(combat_id: str, expected_round: int) -> Rule:
     return rule
 
 
-class Combats:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+class CombatDriver:
+    def __init__(self, players: Players, claims: Claims, connected: Callable[[str], bool]) -> None:
+        self._players = players
+        self._claims = claims
+        self._connected = connected  # whether a player has a socket on this node
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._nudges: dict[str, asyncio.Event] = {}
 
@@ -74,11 +74,10 @@ class Combats:
             self.stop(player_id)
 
     async def _drive(self, player_id: str) -> None:
-        node = self.node
         nudge = self._nudges[player_id]
         try:
-            while player_id in node.hub.by_player:
-                _, state = await node.players.load(player_id)
+            while self._connected(player_id):
+                _, state = await self._players.load(player_id)
                 combat = state.combat
                 if combat is None or combat.deadline is None:
                     return
@@ -88,11 +87,11 @@ class Combats:
                     continue  # changed under us: read the new deadline
                 except TimeoutError:
                     pass
-                if not await node.bus.claim_once(f"combat:{combat.id}:{combat.round}", 60):
+                if not await self._claims.claim_once(f"combat:{combat.id}:{combat.round}", 60):
                     await asyncio.sleep(0.05)  # another node resolves this round; look again shortly
                     continue
                 try:
-                    await node.players.apply(player_id, resolve_timed_round(combat.id, combat.round))
+                    await self._players.apply(player_id, resolve_timed_round(combat.id, combat.round))
                 except StaleRound:
                     continue
         except asyncio.CancelledError:

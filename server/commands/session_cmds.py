@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from server.commands.registry import Call, handles
-from server.views import player_summary
+from server.player_summary import player_summary
 
 
 @handles("ping")
@@ -19,16 +19,17 @@ async def ping(call: Call) -> dict[str, Any]:
 
 @handles("state.get")
 async def state_get(call: Call) -> dict[str, Any]:
-    return {"player": await player_summary(call.node, call.player_id)}
+    ctx = call.ctx
+    return {"player": await player_summary(ctx.players, ctx.store, ctx.accounts, ctx.game, call.player_id)}
 
 
 @handles("sub.add")
 async def sub_add(call: Call) -> dict[str, Any]:
-    call.node.hub.subscribe(call.session, call.data["topic"])
+    call.ctx.topics.subscribe(call.session, call.data["topic"])
     return {"topic": call.data["topic"]}
 
 
 @handles("sub.remove")
 async def sub_remove(call: Call) -> dict[str, Any]:
-    call.node.hub.unsubscribe(call.session, call.data["topic"])
+    call.ctx.topics.unsubscribe(call.session, call.data["topic"])
     return {"topic": call.data["topic"]}

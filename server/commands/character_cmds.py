@@ -9,25 +9,26 @@ from server.game import consumables, gear, progression, shop
 from server.game.catalog import catalog_as_dict
 from server.game.energy import energy_view
 from server.game.outcome import Outcome, RuleContext
-from server.game.state import PlayerState, character_view, characters_view, inventory_view
+from server.game.state import PlayerState
+from server.game.views import character_view, characters_view, inventory_view
 from server.players import Reply, Rule
 
 
 @handles("catalog.get")
 async def catalog_get(call: Call) -> dict[str, Any]:
-    return {**catalog_as_dict(call.node.game), "settings": call.node.game.to_dict()}
+    return {**catalog_as_dict(call.ctx.game), "settings": call.ctx.game.to_dict()}
 
 
 @handles("character.list")
 async def character_list(call: Call) -> dict[str, Any]:
-    _, state = await call.node.players.load(call.player_id)
-    return {"characters": characters_view(state, call.node.game, call.now)}
+    _, state = await call.ctx.players.load(call.player_id)
+    return {"characters": characters_view(state, call.ctx.game, call.now)}
 
 
 @handles("inventory.get")
 async def inventory_get(call: Call) -> dict[str, Any]:
-    _, state = await call.node.players.load(call.player_id)
-    game = call.node.game
+    _, state = await call.ctx.players.load(call.player_id)
+    game = call.ctx.game
     return {"items": inventory_view(state),
             "limits": {"characters": game.max_characters, "equipment": game.max_equipment,
                        "consumables": game.max_consumable_stacks}}
@@ -35,8 +36,8 @@ async def inventory_get(call: Call) -> dict[str, Any]:
 
 @handles("energy.get")
 async def energy_get(call: Call) -> dict[str, Any]:
-    _, state = await call.node.players.load(call.player_id)
-    return energy_view(state, call.node.game, call.now)
+    _, state = await call.ctx.players.load(call.player_id)
+    return energy_view(state, call.ctx.game, call.now)
 
 
 def _with_character(rule_outcome: Outcome, char_id: str, ctx: RuleContext) -> Outcome:
@@ -51,7 +52,7 @@ def _with_character(rule_outcome: Outcome, char_id: str, ctx: RuleContext) -> Ou
 
 async def _change_character(call: Call, char_id: str, rule: Rule) -> Reply:
     """Apply a rule that changes one character, replying with that character as it is afterwards."""
-    return await call.node.players.apply(
+    return await call.ctx.players.apply(
         call.player_id, lambda s, ctx: _with_character(rule(s, ctx), char_id, ctx), call.idem)
 
 
@@ -94,4 +95,4 @@ async def item_use(call: Call) -> Reply:
 @handles("evo.buy")
 async def evo_buy(call: Call) -> Reply:
     count = call.data["count"]
-    return await call.node.players.apply(call.player_id, lambda s, ctx: shop.buy_evo(s, count, ctx), call.idem)
+    return await call.ctx.players.apply(call.player_id, lambda s, ctx: shop.buy_evo(s, count, ctx), call.idem)

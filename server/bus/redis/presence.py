@@ -1,0 +1,123 @@
+"""Redis presence: a hash per player (session -> node and opening time) and a heartbeat key per node; a node whose
+heartbeat expires (`presence_seconds`, 30 by default) drops out of everybody's presence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from server.bus.redis.keys import ALIVE, P
+
+log = logging.getLogger("valgame.bus.redis")
+
+
+class RedisPresence:
+    def __init__(self, redis: aioredis.Redis, node_id: str, presence_seconds: float = 30,
+                 history_seconds: float = 900, sockets: Callable[[], int] = lambda: 0,
+                 figures: Callable[[], dict[str, Any]] = dict) -> None:
+        self.redis = redis
+        self.node_id = node_id
+        self.alive_seconds = max(1, int(presence_seconds))
+        self.heartbeat_seconds = self.alive_seconds / 6
+        self.history_seconds = int(history_seconds)  # a closed session can be resumed for as long as its events last
+        self._sockets = sockets
+        self._figures = figures
+        self._attached: dict[str, tuple[str, str]] = {}  # this node's sessions: id -> (player id, presence value)
+
+    async def attach(self, player_id: str, session_id: str) -> None:
+        value = f"{self.node_id}|{time.time():.6f}"
+        self._attached[session_id] = (player_id, value)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(f"{P}presence:{player_id}", session_id, value)
+            pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
+            await pipe.execute()
+
+    async def detach(self, player_id: str, session_id: str) -> None:
+        current = self._attached.pop(session_id, None) is not None  # False: attached before Redis lost its data
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(f"{P}presence:{player_id}", session_id)
+                if current:
+                    pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
+                await pipe.execute()
+        except RedisError:
+            pass  # the node's heartbeat ends, and with it this entry's validity
+
+    async def renew(self, lost: bool) -> None:
+        """Back after a gap: write this node's sessions again (other nodes may have dropped them). When Redis lost its
+        data, the sessions of the old data set cannot be resumed (their history is gone): the node closes them, and
+        their session keys are not written again."""
+        if lost:
+            self._attached.clear()
+            return
+        if not self._attached:
+            return
+        entries = list(self._attached.items())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for session_id, (player_id, value) in entries:
+                pipe.hset(f"{P}presence:{player_id}", session_id, value)
+            await pipe.execute()
+        gone = [(session_id, player_id) for session_id, (player_id, _) in entries
+                if session_id not in self._attached]  # detached meanwhile: take back what was just written
+        if gone:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for session_id, player_id in gone:
+                    pipe.hdel(f"{P}presence:{player_id}", session_id)
+                await pipe.execute()
+
+    async def _alive_nodes(self, nodes: set[str]) -> set[str]:
+        ordered = sorted(nodes)
+        flags = await self.redis.mget([ALIVE + n for n in ordered]) if ordered else []
+        return {n for n, flag in zip(ordered, flags, strict=True) if flag}
+
+    async def sessions_of(self, player_id: str) -> list[tuple[str, str, float]]:
+        entries = await self.redis.hgetall(f"{P}presence:{player_id}")
+        parsed = []
+        for session_id, value in entries.items():
+            node, _, opened = value.decode().partition("|")
+            parsed.append((session_id.decode(), node, float(opened or 0)))
+        alive = await self._alive_nodes({node for _, node, _ in parsed})
+        stale = [sid for sid, node, _ in parsed if node not in alive]
+        if stale:
+            await self.redis.hdel(f"{P}presence:{player_id}", *stale)
+        return [entry for entry in parsed if entry[1] in alive]
+
+    async def session_owner(self, session_id: str) -> str | None:
+        value = await self.redis.get(f"{P}session:{session_id}")
+        return value.decode() if value else None
+
+    async def heartbeat_once(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(ALIVE + self.node_id, "1", ex=self.alive_seconds)
+            pipe.hset(f"{P}nodes", self.node_id, orjson.dumps({
+                "sockets": self._sockets(), "at": time.time(), **self._figures()}))
+            await pipe.execute()
+
+    async def heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.heartbeat_once()
+            except RedisError as exc:
+                log.warning("bus heartbeat failed", extra={"error": str(exc)})
+
+    async def leave(self) -> None:
+        """This node stops: it drops out of the live nodes at once rather than when its heartbeat expires."""
+        try:
+            await self.redis.delete(ALIVE + self.node_id)
+            await self.redis.hdel(f"{P}nodes", self.node_id)
+        except RedisError:
+            pass
+
+    async def nodes(self) -> dict[str, dict[str, Any]]:
+        """Every live node's last heartbeat (sockets, command rate, ...)."""
+        entries = await self.redis.hgetall(f"{P}nodes")
+        alive = await self._alive_nodes({k.decode() for k in entries})
+        return {k.decode(): orjson.loads(v) for k, v in entries.items() if k.decode() in alive}
