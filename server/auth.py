@@ -17,7 +17,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from persistence import RefreshToken, Storage
 
 ALGORITHM = "HS256"
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
 class AuthError(Exception):
@@ -43,17 +42,30 @@ class TokenPair:
     refresh_token: str
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+class Passwords:
+    """argon2id hashing with the parameters of the node's settings, run off the event loop.
 
+    An unknown user's login verifies against a dummy hash all the same, so a wrong password for a real user
+    and any password for an unknown one take the same time (no account discovery by timing)."""
 
-async def verify_password(password_hash: str, password: str) -> bool:
-    def verify() -> bool:
-        try:
-            return _hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-    return await asyncio.to_thread(verify)
+    def __init__(self, memory_kib: int, time_cost: int, parallelism: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        self._dummy: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        if self._dummy is None:
+            self._dummy = await self.hash(secrets.token_urlsafe(16))
+        dummy = self._dummy
+
+        def verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash or dummy, password) and password_hash is not None
+            except (VerificationError, InvalidHashError):
+                return False
+        return await asyncio.to_thread(verify)
 
 
 def load_or_create_secret(configured: str, data_dir: str) -> str:

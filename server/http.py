@@ -13,14 +13,11 @@ from starlette.responses import JSONResponse, Response
 from persistence import Account, Duplicate
 from protocol import ErrorCode
 from protocol.messages import BOARD_PATTERN
-from server import ops
-from server.auth import AuthError, hash_password, verify_password
+from server import account_rules, ops
+from server.auth import AuthError
 from server.game.errors import GameError
 from server.node import Node
 from server.players import make_id
-
-USERNAME = re.compile(r"[a-z0-9_]{3,24}")
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
 
 
 class HttpError(Exception):
@@ -61,22 +58,23 @@ def client_address(request: Request) -> str:
 async def register(request: Request) -> Response:
     node = node_of(request)
     body = await json_body(request, {"username": str, "email": str, "password": str})
-    name, email, password = body["username"], body["email"].strip().lower(), body["password"]
-    if not USERNAME.fullmatch(name):
-        raise HttpError(400, ErrorCode.BAD_REQUEST, "username must be 3-24 of a-z, 0-9 and _", field="username")
-    if not EMAIL.fullmatch(email):
+    name, password = body["username"], body["password"]
+    problem = account_rules.username_problem(name, account_rules.reserved(node.settings.reserved_names))
+    if problem:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, problem, field="username")
+    email = account_rules.normalize_email(body["email"])
+    if email is None:
         raise HttpError(400, ErrorCode.BAD_REQUEST, "email is not valid", field="email")
-    if not 8 <= len(password) <= 256:
-        raise HttpError(400, ErrorCode.BAD_REQUEST, "password must be 8 to 256 characters", field="password")
-    if await node.storage.account_by_name(name) is not None:
-        raise HttpError(409, ErrorCode.CONFLICT, "username taken", field="username")
-
-    account = Account(make_id("p"), name, email, await hash_password(password), "player", time.time())
+    problem = account_rules.password_problem(password, name, node.settings.password_min_length)
+    if problem:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, problem, field="password")
+    # The password is hashed before uniqueness is known, and a taken name and a taken email get one answer:
+    # neither the time nor the words of the reply tell whether an account exists.
+    account = Account(make_id("p"), name, email, await node.passwords.hash(password), "player", time.time())
     try:
         await node.players.create(account)
-    except Duplicate as exc:
-        field = "email" if exc.what == "email" else "username"
-        raise HttpError(409, ErrorCode.CONFLICT, f"{field} taken", field=field) from None
+    except Duplicate:
+        raise HttpError(409, ErrorCode.CONFLICT, "username or email taken") from None
     return JSONResponse({"player_id": account.id, "name": name}, 201)
 
 
@@ -90,11 +88,12 @@ async def login(request: Request) -> Response:
         node.metrics.auth_failures.labels("login_limited").inc()
         raise HttpError(429, ErrorCode.RATE_LIMITED, "too many login attempts", retry_after_ms=int(wait * 1000) + 1)
     account = await node.storage.account_by_name(name)
-    if account is None or not await verify_password(account.password_hash, body["password"]):
+    if not await node.passwords.verify(account.password_hash if account else None, body["password"]):
         node.login_by_account.hit(name)
         node.login_by_address.hit(address)
         node.metrics.auth_failures.labels("bad_password").inc()
         raise HttpError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
+    assert account is not None
     node.login_by_account.reset(name)
     return await _token_response(node, account)
 

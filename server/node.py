@@ -11,7 +11,7 @@ from typing import Any
 from persistence import Storage, open_storage
 from protocol import CloseCode
 from server import jobs, ops
-from server.auth import Tokens, load_or_create_secret
+from server.auth import Passwords, Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combats import Combats
 from server.game.config import GameSettings
@@ -43,9 +43,12 @@ class Node:
                                StateCache(settings.state_cache_size, settings.state_cache_seconds),
                                settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
-        self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds)
-        self.login_by_address = WindowCounter(settings.login_attempts * 5, settings.login_window_seconds)
-        self.chat_limit = WindowCounter(settings.chat_messages_per_10s, 10)
+        self.passwords = Passwords(settings.password_hash_memory_kib, settings.password_hash_time_cost,
+                                   settings.password_hash_parallelism)
+        keys = settings.limiter_max_keys
+        self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds, keys)
+        self.login_by_address = WindowCounter(settings.login_attempts_per_address, settings.login_window_seconds, keys)
+        self.chat_limit = WindowCounter(settings.chat_messages_per_10s, 10, keys)
         self.combats = Combats(self)
         self.ticker = EnergyTicker(self)
         self.players.on_energy = self.ticker.watch
