@@ -49,6 +49,7 @@ class CloseCode(IntEnum):
     FRAME_TOO_LARGE = 1009
     INTERNAL_ERROR = 1011
     DRAINING = 1012
+    TRY_AGAIN_LATER = 1013
     NOT_AUTHENTICATED = 4001
     KICKED = 4003
     TOO_SLOW = 4008
@@ -61,9 +62,11 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.FRAME_TOO_LARGE: "A frame was larger than 64 KiB.",
     CloseCode.INTERNAL_ERROR: "Internal error (or the peer stopped answering pings).",
     CloseCode.DRAINING: "The node is draining: reconnect to any node after a short random delay.",
+    CloseCode.TRY_AGAIN_LATER: "The node is at its connection limit: retry after a short random delay.",
     CloseCode.NOT_AUTHENTICATED: "No `auth` within 5 s, or a bad, expired or revoked token.",
     CloseCode.KICKED: "Kicked by an operator.",
-    CloseCode.TOO_SLOW: "The client read too slowly and its outbound queue overflowed.",
+    CloseCode.TOO_SLOW: "The client read too slowly: its outbound queue overflowed, or it accepted no frame within the "
+                        "write deadline.",
     CloseCode.REPLACED: "The player opened more sessions than allowed; this, the oldest, was closed.",
     CloseCode.RATE_LIMIT_ABUSED: "The client kept sending past its rate limit.",
 }
