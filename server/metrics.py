@@ -66,6 +66,9 @@ class Metrics:
         r.register(self.commands)
         self.queue_overflows = Counter("valgame_queue_overflows_total",
                                        "Sockets closed with 4008 because their outbound queue overflowed.", registry=r)
+        self.write_deadline_closes = Counter(
+            "valgame_write_deadline_closes_total", "Sockets cut off (4008, transport aborted) because the client "
+            "accepted none of its pending frames within the write deadline.", registry=r)
         self.auth_failures = Counter("valgame_auth_failures_total", "Failed authentications, by reason.",
                                      ["reason"], registry=r)
         self.rate_limited = Counter("valgame_rate_limited_total", "Commands refused by the per-socket rate limit.",

@@ -164,7 +164,8 @@ class Node:
         if kind == "close_session":
             session = self.hub.sessions.get(message["session"])
             if session is not None:
-                session.close(int(message["code"]), message.get("reason", ""))
+                session.close(int(message["code"]), message.get("reason", ""),
+                              abort_if_blocked=bool(message.get("abort_if_blocked")))
         elif kind == "announce":
             reached = ops.announce_locally(self, message["data"])
             self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")

@@ -70,6 +70,9 @@ class Settings:
         256, "Frames queued for a socket before it is closed with 4008.")
     outbound_max_bytes: int = setting(
         1024 * 1024, "Bytes queued for a socket before it is closed with 4008.")
+    write_deadline_seconds: float = setting(
+        10.0, "A socket whose client accepts none of its pending frames for this long is closed with 4008 and its "
+              "connection dropped.")
     rate_per_second: float = setting(
         30.0, "Commands per second per socket (token bucket rate).")
     rate_burst: int = setting(
