@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Claims:
     role: str
     jti: str
     expires_at: float
+    family: str = ""  # the refresh-token family (the login) this access token belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +96,22 @@ class Tokens:
         self._storage = storage
         self.access_seconds = access_seconds
         self.refresh_seconds = refresh_seconds
+        # Told of every revocation (player, family or "", access token id or ""), so that the sockets opened with
+        # the revoked credentials are closed on every node, not only refused at their next `auth`.
+        self.on_revoked: Callable[[str, str, str], Awaitable[None]] | None = None
 
-    def issue_access(self, player_id: str, role: str) -> str:
+    async def _revoked(self, player_id: str, family: str = "", jti: str = "") -> None:
+        if self.on_revoked is not None:
+            await self.on_revoked(player_id, family, jti)
+
+    async def _revoke_family(self, record: RefreshToken) -> None:
+        await self._storage.revoke_token_family(record.family)
+        await self._revoked(record.player_id, family=record.family)
+
+    def issue_access(self, player_id: str, role: str, family: str = "") -> str:
         now = int(time.time())
         claims = {"sub": player_id, "role": role, "iat": now, "exp": now + self.access_seconds,
-                  "jti": uuid.uuid4().hex}
+                  "jti": uuid.uuid4().hex, "fam": family}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode_access(self, token: str) -> Claims:
@@ -111,7 +124,7 @@ class Tokens:
         except jwt.PyJWTError:
             raise AuthError("invalid") from None
         return Claims(str(claims["sub"]), str(claims.get("role", "player")), str(claims["jti"]),
-                      float(claims["exp"]))
+                      float(claims["exp"]), str(claims.get("fam", "")))
 
     async def verify_access(self, token: str) -> Claims:
         claims = self.decode_access(token)
@@ -133,8 +146,9 @@ class Tokens:
             record = await self._storage.use_refresh_token(_digest(spent))
             if record is None or record.revoked:
                 await self._storage.revoke_token_family(family)
+                await self._revoked(player_id, family=family)
                 raise AuthError("refresh token reused")
-        return TokenPair(self.issue_access(player_id, role), self.access_seconds, refresh)
+        return TokenPair(self.issue_access(player_id, role, family), self.access_seconds, refresh)
 
     async def rotate(self, refresh_token: str) -> RefreshToken:
         """Spend a refresh token. A second use of one token means it was stolen: its whole family is revoked."""
@@ -142,7 +156,7 @@ class Tokens:
         if record is None:
             raise AuthError("unknown refresh token")
         if record.used or record.revoked:
-            await self._storage.revoke_token_family(record.family)
+            await self._revoke_family(record)
             raise AuthError("refresh token reused")
         if record.expires_at < time.time():
             raise AuthError("refresh token expired")
@@ -152,10 +166,11 @@ class Tokens:
         if refresh_token:
             record = await self._storage.use_refresh_token(_digest(refresh_token))
             if record is not None:
-                await self._storage.revoke_token_family(record.family)
+                await self._revoke_family(record)
         if access_token:
             try:
                 claims = self.decode_access(access_token)
             except AuthError:
                 return
             await self._storage.revoke_access_token(claims.jti, claims.expires_at)
+            await self._revoked(claims.player_id, jti=claims.jti)

@@ -69,6 +69,7 @@ class Node:
         secret = load_or_create_secret(self.settings.jwt_secret, self.settings.data_dir)
         self.tokens = Tokens(secret, self.storage, self.settings.access_token_seconds,
                              self.settings.refresh_token_seconds)
+        self.tokens.on_revoked = self._credentials_revoked
         await self.bus.start(self.hub)
         if not serve:
             return
@@ -166,6 +167,11 @@ class Node:
             if session is not None:
                 session.close(int(message["code"]), message.get("reason", ""),
                               abort_if_blocked=bool(message.get("abort_if_blocked")))
+        elif kind == "revoked":
+            family, jti = message.get("family", ""), message.get("jti", "")
+            for session in list(self.hub.by_player.get(message["player"], ())):
+                if (family and session.credentials[0] == family) or (jti and session.credentials[1] == jti):
+                    session.close(CloseCode.NOT_AUTHENTICATED, "credentials revoked")
         elif kind == "announce":
             reached = ops.announce_locally(self, message["data"])
             self.spawn(self.bus.add_count(message["ack"], reached, 600), "ack")
@@ -175,6 +181,10 @@ class Node:
             cache = self.players.cache
             for player_id, version in message["versions"].items():
                 cache.changed(player_id, version)
+
+    async def _credentials_revoked(self, player_id: str, family: str, jti: str) -> None:
+        """Close, on every node, the player's sockets opened with a revoked login (family) or access token."""
+        await self.bus.control({"kind": "revoked", "player": player_id, "family": family, "jti": jti})
 
     async def _bus_recovered(self, lost: bool) -> None:
         """The bus is back after a gap. Each socket gets the events published for it meanwhile from the replay

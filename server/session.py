@@ -101,8 +101,8 @@ class _Rest:
 class Session:
     __slots__ = ("__weakref__", "_abort", "_close_reason", "_deadline_timer", "_held", "_max_bytes", "_max_frames",
                  "_metrics", "_out", "_out_bytes", "_progress_at", "_refusals", "_started", "_write_deadline",
-                 "_writer", "accepting", "bucket", "close_code", "id", "idle", "last_seq", "name", "opened_at",
-                 "player_id", "role", "send_asgi", "topics")
+                 "_writer", "accepting", "bucket", "close_code", "credentials", "id", "idle", "last_seq", "name",
+                 "opened_at", "player_id", "role", "send_asgi", "topics")
 
     def __init__(
         self,
@@ -119,12 +119,14 @@ class Session:
         metrics: Metrics,
         write_deadline: float = 10.0,
         abort: Callable[[], None] | None = None,
+        credentials: tuple[str, str] = ("", ""),
     ) -> None:
         self.send_asgi = send_asgi  # the ASGI server's `send` for this socket
         self.id = session_id
         self.player_id = player_id
         self.name = name
         self.role = role
+        self.credentials = credentials  # (refresh family, access token id) it authenticated with: revocable
         self.opened_at = time.time()
         self.topics: set[str] = set()
         self.bucket = TokenBucket(rate, burst)

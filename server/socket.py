@@ -96,7 +96,8 @@ async def _serve(node: Node, receive: Receive, send: Send, abort: Callable[[], N
                       role=account.role, max_frames=settings.outbound_max_frames,
                       max_bytes=settings.outbound_max_bytes, rate=settings.rate_per_second,
                       burst=settings.rate_burst, metrics=node.metrics,
-                      write_deadline=settings.write_deadline_seconds, abort=abort)
+                      write_deadline=settings.write_deadline_seconds, abort=abort,
+                      credentials=(claims.family, claims.jti))
     if not await _make_room(node, session.player_id):
         await _close(send, CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
         return
