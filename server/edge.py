@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,40 @@ class EdgeLimits:
         return True
 
 
+class ClientNoise(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """uvicorn's logger as its protocols use it, quiet about what clients cause: a malformed request, invalid
+    UTF-8 in a text frame, an unsupported upgrade, a refusal at the connection limit. Each such kind is logged at
+    most once per `every` seconds, as one line without a traceback, with the count of those left out meanwhile;
+    anything else (a fault of the node) passes through untouched. One 7-byte frame used to log 774 bytes."""
+
+    CLIENT_CAUSED = ("Invalid UTF-8", "Invalid HTTP request", "Unsupported upgrade", "Exceeded concurrency")
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        super().__init__(logger, {})
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    @property
+    def level(self) -> int:  # uvicorn reads `logger.level` to decide on trace logging
+        return self.logger.level
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        text = str(msg)
+        kind = next((k for k in self.CLIENT_CAUSED if text.startswith(k)), None)
+        if kind is None:
+            self.logger.log(level, msg, *args, **kwargs)  # type: ignore[arg-type]
+            return
+        now = time.monotonic()
+        if now - self._last.get(kind, -self.every) < self.every:
+            self._dropped[kind] = self._dropped.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        dropped = self._dropped.pop(kind, 0)
+        suffix = f" ({dropped} more in the last {self.every:.0f} s)" if dropped else ""
+        self.logger.log(logging.WARNING, "client error: %s%s", text.strip().rstrip("."), suffix)
+
+
 def parse_networks(spec: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """'127.0.0.1, 10.0.0.0/8' -> networks; a bad entry is a configuration error, raised at start."""
     return [ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()]
@@ -94,6 +129,7 @@ def _plain_response(status: bytes, body: bytes) -> bytes:
 
 def guarded_protocols(limits: EdgeLimits) -> tuple[type[HttpToolsProtocol], type[WebSocketsSansIOProtocol]]:
     """uvicorn protocol classes enforcing `limits` (passed to `uvicorn.Config(http=..., ws=...)`)."""
+    noise = ClientNoise(logging.getLogger("uvicorn.error"))
 
     class GuardedHttp(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
@@ -102,6 +138,7 @@ def guarded_protocols(limits: EdgeLimits) -> tuple[type[HttpToolsProtocol], type
         _refused = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.logger = noise  # type: ignore[assignment]
             super().connection_made(transport)
             host = self.client[0] if self.client else None
             if len(self.connections) > limits.hard_cap or not limits.admit_address(host):
@@ -178,6 +215,10 @@ def guarded_protocols(limits: EdgeLimits) -> tuple[type[HttpToolsProtocol], type
                 self.transport.abort()
 
     class GuardedWebSocket(WebSocketsSansIOProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.logger = noise  # type: ignore[assignment]
+            super().connection_made(transport)
+
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
             scope = getattr(self, "scope", None)

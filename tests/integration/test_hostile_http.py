@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.frames import Frame, Opcode
 
 from tests.support.client import register, unique_name
 from tests.support.servers import ServerProcess, wait_until
@@ -211,3 +212,24 @@ async def test_refused_bodies_leave_the_connection_count_where_it_was(server: Se
         response = await http.post(path, content=b"x" * (17 * 1024), headers={"content-type": "application/json"})
         assert response.status_code == 413
         assert (await http.get("/health")).status_code == 200
+
+
+async def test_protocol_errors_before_auth_log_one_line_per_kind(make_server: Callable[..., ServerProcess]) -> None:
+    node = make_server()
+    for _ in range(30):
+        conn = await open_raw(node.ws)
+        # A 7-byte text frame that is not UTF-8, sent past the client library's own check.
+        conn.protocol.send_frame(Frame(Opcode.TEXT, b"\xff\xfe\xfd\x80abc"))
+        conn.transport.write(b"".join(conn.protocol.data_to_send()))
+        code, _ = await read_until_closed(conn, 5)
+        assert code == 1007
+    for _ in range(30):
+        with raw_connection(node) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 400")
+    async with httpx.AsyncClient(base_url=node.http) as http:
+        assert (await http.get("/health")).status_code == 200
+    log = node.log()
+    assert "Traceback" not in log
+    assert sum("UTF-8" in line for line in log.splitlines()) == 1, log[-2000:]
+    assert sum("Invalid HTTP request" in line for line in log.splitlines()) == 1, log[-2000:]
