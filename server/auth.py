@@ -77,7 +77,7 @@ def load_or_create_secret(configured: str, data_dir: str) -> str:
     path = Path(data_dir) / "jwt_secret"
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
     path.write_text(secret)

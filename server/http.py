@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from typing import Any
@@ -150,6 +151,10 @@ async def ready(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     node = node_of(request)
+    token = node.settings.metrics_token
+    if token and not hmac.compare_digest(request.headers.get("authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, "metrics need Authorization: Bearer <metrics token>")
     return Response(node.metrics.render(), media_type=node.metrics.content_type)
 
 

@@ -126,6 +126,9 @@ class Settings:
         False, "Per-message deflate (costs memory and throughput).")
     sqlite_synchronous: str = setting(
         "NORMAL", "SQLite `synchronous` pragma: NORMAL survives a crashed process, FULL also a power cut.")
+    metrics_token: str = setting(
+        "", "When set, `GET /metrics` requires `Authorization: Bearer <token>` (Prometheus: `authorization` in the "
+            "scrape config); empty: open, for a node whose port only the scraper reaches.")
     log_level: str = setting(
         "info", "Log level.")
     game_overrides: dict[str, Any] = setting(  # noqa: RUF009 (a fresh dict per instance)

@@ -233,3 +233,22 @@ async def test_protocol_errors_before_auth_log_one_line_per_kind(make_server: Ca
     assert "Traceback" not in log
     assert sum("UTF-8" in line for line in log.splitlines()) == 1, log[-2000:]
     assert sum("Invalid HTTP request" in line for line in log.splitlines()) == 1, log[-2000:]
+
+
+async def test_metrics_can_require_a_token(make_server: Callable[..., ServerProcess]) -> None:
+    node = make_server(metrics_token="scrape-" + secrets.token_hex(8))
+    async with httpx.AsyncClient(base_url=node.http) as http:
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers={"authorization": "Bearer wrong"})).status_code == 401
+        token = node.settings["metrics_token"]
+        scraped = await http.get("/metrics", headers={"authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200 and "valgame_sockets_open" in scraped.text
+
+
+async def test_the_embedded_store_and_secret_are_readable_by_their_owner_only(
+        make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    store = tmp_path / "store"  # a folder the node makes itself
+    node = make_server(jwt_secret="", storage=f"sqlite:///{store / 'valgame.db'}")
+    for path in (store, store / "valgame.db", store / "valgame.db-wal", node.data_dir / "jwt_secret"):
+        mode = path.stat().st_mode
+        assert mode & 0o077 == 0, (path, oct(mode))
