@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     IN_COMBAT = "in_combat"
     RATE_LIMITED = "rate_limited"
     MAINTENANCE = "maintenance"
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 
@@ -40,6 +41,8 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.IN_COMBAT: "A character or the player is in a combat.",
     ErrorCode.RATE_LIMITED: "Too many commands; `error.retry_after_ms` says when to try again.",
     ErrorCode.MAINTENANCE: "The node is draining or the feature is switched off.",
+    ErrorCode.UNAVAILABLE: "The server is overloaded or a service behind it is unreachable; nothing was done: retry "
+                           "after `error.retry_after_ms` (over HTTP: 503 with `Retry-After`).",
     ErrorCode.INTERNAL: "A fault on the server; details are in the server log, never in the reply.",
 }
 

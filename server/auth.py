@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -18,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from persistence import RefreshToken, Storage
 
 ALGORITHM = "HS256"
+T = TypeVar("T")
 
 
 class AuthError(Exception):
@@ -44,18 +48,59 @@ class TokenPair:
     refresh_token: str
 
 
+class PasswordsBusy(Exception):
+    """Every hashing worker is taken for longer than a login may wait: answer 503 now, not after seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"password hashing busy, retry after {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
 class Passwords:
-    """argon2id hashing with the parameters of the node's settings, run off the event loop.
+    """argon2id hashing with the parameters of the node's settings, on a pool of worker threads of its own.
 
-    An unknown user's login verifies against a dummy hash all the same, so a wrong password for a real user
-    and any password for an unknown one take the same time (no account discovery by timing)."""
+    argon2-cffi runs the hash in C with the GIL released, so `workers` threads use `workers` cores and the event
+    loop stays free. The pool's queue is bounded by time: when the work already queued would keep a new hash
+    waiting longer than `max_wait` (from the measured cost of one), it is refused at once with `PasswordsBusy`.
+    An unknown user's login verifies against a dummy hash all the same, so a wrong password for a real user and
+    any password for an unknown one take the same time (no account discovery by timing)."""
 
-    def __init__(self, memory_kib: int, time_cost: int, parallelism: int) -> None:
+    def __init__(self, memory_kib: int, time_cost: int, parallelism: int, workers: int = 0,
+                 max_wait: float = 1.0) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        self.workers = workers or os.cpu_count() or 1
+        self.max_wait = max_wait
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        self._pending = 0  # jobs submitted and not finished
+        self._seconds = 0.0  # moving average of one job's duration (0 until the first one is measured)
         self._dummy: str | None = None
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True for a hash made with other parameters than today's (upgrade it at the next good login)."""
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        wait = self._pending / self.workers * self._seconds
+        if wait > self.max_wait:
+            raise PasswordsBusy(retry_after=wait)
+
+        def timed() -> tuple[T, float]:
+            started = time.perf_counter()
+            return work(), time.perf_counter() - started
+
+        self._pending += 1
+        try:
+            result, took = await asyncio.get_running_loop().run_in_executor(self._pool, timed)
+        finally:
+            self._pending -= 1
+        self._seconds = took if self._seconds == 0 else 0.8 * self._seconds + 0.2 * took
+        return result
+
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._run(lambda: self._hasher.hash(password))
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         if self._dummy is None:
@@ -67,7 +112,10 @@ class Passwords:
                 return self._hasher.verify(password_hash or dummy, password) and password_hash is not None
             except (VerificationError, InvalidHashError):
                 return False
-        return await asyncio.to_thread(verify)
+        return await self._run(verify)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def load_or_create_secret(configured: str, data_dir: str) -> str:

@@ -15,7 +15,7 @@ from persistence import Account, Duplicate
 from protocol import ErrorCode
 from protocol.messages import BOARD_PATTERN
 from server import account_rules, ops
-from server.auth import AuthError
+from server.auth import AuthError, PasswordsBusy
 from server.game.errors import GameError
 from server.node import Node
 from server.players import make_id
@@ -28,7 +28,16 @@ class HttpError(Exception):
 
 
 def error_response(exc: HttpError) -> JSONResponse:
-    return JSONResponse({"error": {"code": str(exc.code), "message": exc.message, **exc.extra}}, exc.status)
+    headers = {}
+    if "retry_after_ms" in exc.extra:  # 429 and 503: HTTP's own way to say when, beside the body's
+        headers["retry-after"] = str(max(1, -(-int(exc.extra["retry_after_ms"]) // 1000)))
+    return JSONResponse({"error": {"code": str(exc.code), "message": exc.message, **exc.extra}}, exc.status,
+                        headers=headers)
+
+
+def busy(exc: PasswordsBusy) -> HttpError:
+    return HttpError(503, ErrorCode.UNAVAILABLE, "too many logins at once; retry shortly",
+                     retry_after_ms=max(1000, int(exc.retry_after * 1000)))
 
 
 def node_of(request: Request) -> Node:
@@ -71,7 +80,11 @@ async def register(request: Request) -> Response:
         raise HttpError(400, ErrorCode.BAD_REQUEST, problem, field="password")
     # The password is hashed before uniqueness is known, and a taken name and a taken email get one answer:
     # neither the time nor the words of the reply tell whether an account exists.
-    account = Account(make_id("p"), name, email, await node.passwords.hash(password), "player", time.time())
+    try:
+        password_hash = await node.passwords.hash(password)
+    except PasswordsBusy as exc:
+        raise busy(exc) from None
+    account = Account(make_id("p"), name, email, password_hash, "player", time.time())
     try:
         await node.players.create(account)
     except Duplicate:
@@ -89,7 +102,11 @@ async def login(request: Request) -> Response:
         node.metrics.auth_failures.labels("login_limited").inc()
         raise HttpError(429, ErrorCode.RATE_LIMITED, "too many login attempts", retry_after_ms=int(wait * 1000) + 1)
     account = await node.storage.account_by_name(name)
-    if not await node.passwords.verify(account.password_hash if account else None, body["password"]):
+    try:
+        good = await node.passwords.verify(account.password_hash if account else None, body["password"])
+    except PasswordsBusy as exc:
+        raise busy(exc) from None
+    if not good:
         node.login_by_account.hit(name)
         node.login_by_address.hit(address)
         node.metrics.auth_failures.labels("bad_password").inc()

@@ -44,7 +44,8 @@ class Node:
                                settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
         self.passwords = Passwords(settings.password_hash_memory_kib, settings.password_hash_time_cost,
-                                   settings.password_hash_parallelism)
+                                   settings.password_hash_parallelism, settings.password_hash_workers,
+                                   settings.password_queue_seconds)
         keys = settings.limiter_max_keys
         self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds, keys)
         self.login_by_address = WindowCounter(settings.login_attempts_per_address, settings.login_window_seconds, keys)
@@ -126,6 +127,7 @@ class Node:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.bus.close()
         await self.storage.close()
+        self.passwords.close()
         log.info("node stopped", extra={"node": self.id})
 
     async def names_of(self, player_ids: list[str]) -> dict[str, str]:

@@ -54,6 +54,10 @@ class Settings:
         2, "argon2id passes.")
     password_hash_parallelism: int = setting(
         1, "argon2id lanes.")
+    password_hash_workers: int = setting(
+        0, "Threads that hash passwords (argon2 runs without the GIL); 0: one per core.")
+    password_queue_seconds: float = setting(
+        0.5, "Longest a login or registration may wait for a hashing thread; beyond, 503 with `Retry-After` at once.")
     password_min_length: int = setting(
         10, "Shortest password accepted at registration (common, repetitive and username-like ones are refused).")
     reserved_names: str = setting(
