@@ -101,7 +101,11 @@ class SQLiteStorage(SQLiteAccounts):
 
     def _open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: the file holds password hashes and every player's data. SQLite gives its -wal and -shm
+            # files the database file's permissions.
+            path = Path(self.path)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.touch(mode=0o600, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")

@@ -19,15 +19,20 @@ _bodies = [
          fields=(Field("username", "str", "3 to 24 of `a-z`, `0-9` and `_`; also the player's name.",
                        pattern=USERNAME_PATTERN),
                  Field("email", "str", "An e-mail address (stored lower-case).", pattern=EMAIL_PATTERN),
-                 Field("password", "str", "8 to 256 characters.", min=8, max=256)),
-         answers="201 `player_id`, `name`; 400 naming the field; 409 taken"),
+                 Field("password", "str", "At least `password_min_length` characters (10 by default), at most "
+                       "256; not one of the most common passwords, repetitive, a keyboard or alphabet sequence, or "
+                       "containing the username.", min=1, max=256)),
+         answers="201 `player_id`, `name`; 400 naming the field (also for a reserved name); 409 when the name or "
+                 "the email is taken (one answer for both); 503 with `Retry-After` when hashing is saturated"),
     Body("POST", "/auth/login", "Trade a name and password for an access token and a refresh token.",
          fields=(Field("username", "str", "The account's name."), Field("password", "str", "Its password.")),
-         answers="`access_token` (JWT, HS256, 1 h), `token_type`, `expires_in`, `refresh_token`, `player_id`, "
-                 "`name`; 401; 429 with `retry_after_ms` after repeated failures"),
+         answers="`access_token` (JWT, HS256, 15 min), `token_type`, `expires_in`, `refresh_token`, `player_id`, "
+                 "`name`; 401; 429 with `retry_after_ms` (and `Retry-After`) after repeated failures; 503 with "
+                 "`Retry-After` when hashing is saturated"),
     Body("POST", "/auth/refresh", "Trade a refresh token for a new pair.", fields=(_REFRESH,),
          answers="a new pair; the old refresh token is spent, and reusing a spent one revokes its whole family (401)"),
-    Body("POST", "/auth/logout", "Revoke a refresh token (and, with `Authorization: Bearer <access>`, that token).",
+    Body("POST", "/auth/logout", "Revoke a refresh token's login (and, with `Authorization: Bearer <access>`, that "
+         "token); the sockets opened with them are closed with 4001 on every node.",
          fields=(_REFRESH,), answers="`ok`"),
     Body("POST", "/admin/broadcast", "`ops.broadcast` over HTTP.", fields=COMMANDS["ops.broadcast"].fields,
          auth="admin", answers="as `ops.broadcast`; 401, 403"),

@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     IN_COMBAT = "in_combat"
     RATE_LIMITED = "rate_limited"
     MAINTENANCE = "maintenance"
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 
@@ -40,6 +41,8 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.IN_COMBAT: "A character or the player is in a combat.",
     ErrorCode.RATE_LIMITED: "Too many commands; `error.retry_after_ms` says when to try again.",
     ErrorCode.MAINTENANCE: "The node is draining or the feature is switched off.",
+    ErrorCode.UNAVAILABLE: "The server is overloaded or a service behind it is unreachable; nothing was done: retry "
+                           "after `error.retry_after_ms` (over HTTP: 503 with `Retry-After`).",
     ErrorCode.INTERNAL: "A fault on the server; details are in the server log, never in the reply.",
 }
 
@@ -49,6 +52,7 @@ class CloseCode(IntEnum):
     FRAME_TOO_LARGE = 1009
     INTERNAL_ERROR = 1011
     DRAINING = 1012
+    TRY_AGAIN_LATER = 1013
     NOT_AUTHENTICATED = 4001
     KICKED = 4003
     TOO_SLOW = 4008
@@ -61,9 +65,11 @@ CLOSE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.FRAME_TOO_LARGE: "A frame was larger than 64 KiB.",
     CloseCode.INTERNAL_ERROR: "Internal error (or the peer stopped answering pings).",
     CloseCode.DRAINING: "The node is draining: reconnect to any node after a short random delay.",
+    CloseCode.TRY_AGAIN_LATER: "The node is at its connection limit: retry after a short random delay.",
     CloseCode.NOT_AUTHENTICATED: "No `auth` within 5 s, or a bad, expired or revoked token.",
     CloseCode.KICKED: "Kicked by an operator.",
-    CloseCode.TOO_SLOW: "The client read too slowly and its outbound queue overflowed.",
+    CloseCode.TOO_SLOW: "The client read too slowly: its outbound queue overflowed, or it accepted no frame within the "
+                        "write deadline.",
     CloseCode.REPLACED: "The player opened more sessions than allowed; this, the oldest, was closed.",
     CloseCode.RATE_LIMIT_ABUSED: "The client kept sending past its rate limit.",
 }

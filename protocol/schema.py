@@ -17,6 +17,12 @@ _KINDS: dict[str, tuple[type, ...]] = {
 }
 
 
+# Integers a JSON client can represent exactly (JavaScript's safe range) and a 64-bit column can store: an int
+# field without bounds of its own is held to these.
+MIN_INT = -(2**53 - 1)
+MAX_INT = 2**53 - 1
+
+
 class SchemaError(ValueError):
     """A payload does not match its schema; `field` is the dotted path of the offending field."""
 
@@ -122,6 +128,8 @@ def _check(spec: Field, value: Any, path: str) -> None:
     size: float | int | None = None
     if spec.kind in ("int", "number"):
         size = value
+        if not MIN_INT <= value <= MAX_INT:
+            raise SchemaError(path, f"{path} must be between {MIN_INT} and {MAX_INT}")
     elif spec.kind in ("str", "list"):
         size = len(value)
     if size is not None:
@@ -155,6 +163,8 @@ def validate(fields: tuple[Field, ...], data: Any, prefix: str = "") -> dict[str
         if spec.name not in data or data[spec.name] is None:
             if spec.required:
                 raise SchemaError(path, f"missing field {path}")
+            # `null` for an optional field means absent: handlers then see only the values they can use.
+            data.pop(spec.name, None)
             continue
         _check(spec, data[spec.name], path)
     return data

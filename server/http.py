@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from typing import Any
@@ -15,7 +16,8 @@ from protocol import ErrorCode
 from protocol.bodies import BODIES
 from protocol.messages import BOARD_PATTERN
 from protocol.schema import SchemaError, validate
-from server.auth import AuthError, hash_password, verify_password
+from server import account_rules
+from server.auth import AuthError, PasswordsBusy
 from server.game.errors import GameError
 from server.node import Node
 from server.players import make_id
@@ -28,7 +30,16 @@ class HttpError(Exception):
 
 
 def error_response(exc: HttpError) -> JSONResponse:
-    return JSONResponse({"error": {"code": str(exc.code), "message": exc.message, **exc.extra}}, exc.status)
+    headers = {}
+    if "retry_after_ms" in exc.extra:  # 429 and 503: HTTP's own way to say when, beside the body's
+        headers["retry-after"] = str(max(1, -(-int(exc.extra["retry_after_ms"]) // 1000)))
+    return JSONResponse({"error": {"code": str(exc.code), "message": exc.message, **exc.extra}}, exc.status,
+                        headers=headers)
+
+
+def busy(exc: PasswordsBusy) -> HttpError:
+    return HttpError(503, ErrorCode.UNAVAILABLE, "too many logins at once; retry shortly",
+                     retry_after_ms=max(1000, int(exc.retry_after * 1000)))
 
 
 def node_of(request: Request) -> Node:
@@ -60,16 +71,27 @@ def client_address(request: Request) -> str:
 async def register(request: Request) -> Response:
     node = node_of(request)
     body = await json_body(request)
-    name, email, password = body["username"], body["email"].strip().lower(), body["password"]
-    if await node.storage.account_by_name(name) is not None:
-        raise HttpError(409, ErrorCode.CONFLICT, "username taken", field="username")
-
-    account = Account(make_id("p"), name, email, await hash_password(password), "player", time.time())
+    name, password = body["username"], body["password"]
+    problem = account_rules.username_problem(name, account_rules.reserved(node.settings.reserved_names))
+    if problem:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, problem, field="username")
+    email = account_rules.normalize_email(body["email"])
+    if email is None:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, "email is not valid", field="email")
+    problem = account_rules.password_problem(password, name, node.settings.password_min_length)
+    if problem:
+        raise HttpError(400, ErrorCode.BAD_REQUEST, problem, field="password")
+    # The password is hashed before uniqueness is known, and a taken name and a taken email get one answer:
+    # neither the time nor the words of the reply tell whether an account exists.
+    try:
+        password_hash = await node.passwords.hash(password)
+    except PasswordsBusy as exc:
+        raise busy(exc) from None
+    account = Account(make_id("p"), name, email, password_hash, "player", time.time())
     try:
         await node.players.create(account)
-    except Duplicate as exc:
-        field = "email" if exc.what == "email" else "username"
-        raise HttpError(409, ErrorCode.CONFLICT, f"{field} taken", field=field) from None
+    except Duplicate:
+        raise HttpError(409, ErrorCode.CONFLICT, "username or email taken") from None
     return JSONResponse({"player_id": account.id, "name": name}, 201)
 
 
@@ -83,11 +105,16 @@ async def login(request: Request) -> Response:
         node.metrics.auth_failures.labels("login_limited").inc()
         raise HttpError(429, ErrorCode.RATE_LIMITED, "too many login attempts", retry_after_ms=int(wait * 1000) + 1)
     account = await node.storage.account_by_name(name)
-    if account is None or not await verify_password(account.password_hash, body["password"]):
+    try:
+        good = await node.passwords.verify(account.password_hash if account else None, body["password"])
+    except PasswordsBusy as exc:
+        raise busy(exc) from None
+    if not good:
         node.login_by_account.hit(name)
         node.login_by_address.hit(address)
         node.metrics.auth_failures.labels("bad_password").inc()
         raise HttpError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
+    assert account is not None
     node.login_by_account.reset(name)
     return await _token_response(node, account)
 
@@ -144,6 +171,10 @@ async def ready(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     node = node_of(request)
+    token = node.settings.metrics_token
+    if token and not hmac.compare_digest(request.headers.get("authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        raise HttpError(401, ErrorCode.UNAUTHORIZED, "metrics need Authorization: Bearer <metrics token>")
     return Response(node.metrics.render(), media_type=node.metrics.content_type)
 
 

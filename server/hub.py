@@ -77,3 +77,10 @@ class Hub:
 
     def local_count(self) -> int:
         return len(self.sessions)
+
+    def player_count(self) -> int:
+        return len(self.by_player)
+
+    def busy_count(self) -> int:
+        """Sockets whose command is being handled (each reads its next one only after replying)."""
+        return sum(1 for session in self.sessions.values() if not session.idle.is_set())

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-if TYPE_CHECKING:
-    from server.hub import Hub
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
@@ -91,21 +87,19 @@ class StorageFigures:
             yield family
 
 
-class HubFigures:
-    """Read from the hub when Prometheus scrapes, so the hot path keeps no extra count."""
+class LoadFigures:
+    """Counted by the hub when Prometheus scrapes, so the hot path keeps no extra count."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, players: Callable[[], int], inflight: Callable[[], int]) -> None:
+        self.players, self.inflight = players, inflight
 
     def collect(self) -> Iterator[Metric]:
-        hub = self.hub
         yield GaugeMetricFamily("valgame_players_active", "Players with at least one authenticated socket on this "
-                                "node.", value=len(hub.by_player))
+                                "node.", value=self.players())
         # A socket reads its next command only after the reply to the last one (server/socket.py), so the commands
         # being handled are the node's request queue: what the autoscaler's queue rule watches.
-        busy = sum(1 for session in hub.sessions.values() if not session.idle.is_set())
         yield GaugeMetricFamily("valgame_commands_inflight", "Commands being handled on this node (its request "
-                                "queue).", value=busy)
+                                "queue).", value=self.inflight())
 
 
 class Metrics:
@@ -119,6 +113,9 @@ class Metrics:
         r.register(self.commands)
         self.queue_overflows = Counter("valgame_queue_overflows_total",
                                        "Sockets closed with 4008 because their outbound queue overflowed.", registry=r)
+        self.write_deadline_closes = Counter(
+            "valgame_write_deadline_closes_total", "Sockets cut off (4008, transport aborted) because the client "
+            "accepted none of its pending frames within the write deadline.", registry=r)
         self.auth_failures = Counter("valgame_auth_failures_total", "Failed authentications, by reason.",
                                      ["reason"], registry=r)
         self.rate_limited = Counter("valgame_rate_limited_total", "Commands refused by the per-socket rate limit.",
@@ -151,8 +148,9 @@ class Metrics:
         self.backup_failures = Counter("valgame_backup_failures_total", "Backups of the embedded store that failed.",
                                        registry=r)
 
-    def watch_hub(self, hub: Hub) -> None:
-        self.registry.register(HubFigures(hub))
+    def watch_load(self, players: Callable[[], int], inflight: Callable[[], int]) -> None:
+        """Export the players connected here and the commands being handled, read when scraped."""
+        self.registry.register(LoadFigures(players, inflight))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,7 +13,7 @@ from typing import Any
 from persistence import Storage, open_storage
 from protocol import CloseCode
 from server import backup, jobs
-from server.auth import Tokens, load_or_create_secret
+from server.auth import Passwords, Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combat_driver import CombatDriver
 from server.commands import CommandContext
@@ -42,7 +42,7 @@ class Node:
         self.metrics = Metrics()
         self.storage: Storage = watch_storage(open_storage(settings.storage_url), self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
-        self.metrics.watch_hub(self.hub)
+        self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)
         self.hub.on_control = self._on_control
         self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
                                  presence_seconds=settings.presence_seconds, sockets=self.hub.local_count,
@@ -52,8 +52,12 @@ class Node:
                                StateCache(settings.state_cache_size, settings.state_cache_seconds),
                                settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
-        self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds)
-        self.login_by_address = WindowCounter(settings.login_attempts * 5, settings.login_window_seconds)
+        self.passwords = Passwords(settings.password_hash_memory_kib, settings.password_hash_time_cost,
+                                   settings.password_hash_parallelism, settings.password_hash_workers,
+                                   settings.password_queue_seconds)
+        keys = settings.limiter_max_keys
+        self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds, keys)
+        self.login_by_address = WindowCounter(settings.login_attempts_per_address, settings.login_window_seconds, keys)
         bus, connected = self.bus, self.hub.connected
         self.combats = CombatDriver(self.players, bus.claims, connected)
         self.ticker = EnergyTicker(self.players, bus.claims, bus.events, self.game, connected)
@@ -63,7 +67,7 @@ class Node:
         self.commands = CommandContext(
             game=self.game, players=self.players, store=self.storage, accounts=self.storage, events=bus.events,
             chat=bus.chat, leaderboards=bus.leaderboards, names=self.names, topics=self.hub, combats=self.combats,
-            ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10))
+            ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10, keys))
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
         self.draining = False
@@ -76,6 +80,7 @@ class Node:
         secret = load_or_create_secret(self.settings.jwt_secret, self.settings.data_dir)
         self.tokens = Tokens(secret, self.storage, self.settings.access_token_seconds,
                              self.settings.refresh_token_seconds)
+        self.tokens.on_revoked = self._credentials_revoked
         await self.bus.start(self.hub)
         if not serve:
             return
@@ -136,6 +141,7 @@ class Node:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.bus.close()
         await self.storage.close()
+        self.passwords.close()
         log.info("node stopped", extra={"node": self.id})
 
     def session_opened(self, player_id: str, state: PlayerState) -> None:
@@ -155,7 +161,13 @@ class Node:
         if kind == "close_session":
             session = self.hub.sessions.get(message["session"])
             if session is not None:
-                session.close(int(message["code"]), message.get("reason", ""))
+                session.close(int(message["code"]), message.get("reason", ""),
+                              abort_if_blocked=bool(message.get("abort_if_blocked")))
+        elif kind == "revoked":
+            family, jti = message.get("family", ""), message.get("jti", "")
+            for session in list(self.hub.by_player.get(message["player"], ())):
+                if (family and session.credentials[0] == family) or (jti and session.credentials[1] == jti):
+                    session.close(CloseCode.NOT_AUTHENTICATED, "credentials revoked")
         elif kind == "announce":
             reached = self.ops.announce_locally(message["data"])
             self.spawn(self.bus.claims.add_count(message["ack"], reached, 600), "ack")
@@ -165,6 +177,10 @@ class Node:
             cache = self.players.cache
             for player_id, version in message["versions"].items():
                 cache.changed(player_id, version)
+
+    async def _credentials_revoked(self, player_id: str, family: str, jti: str) -> None:
+        """Close, on every node, the player's sockets opened with a revoked login (family) or access token."""
+        await self.bus.events.control({"kind": "revoked", "player": player_id, "family": family, "jti": jti})
 
     async def _bus_recovered(self, lost: bool) -> None:
         """The bus is back after a gap. Each socket gets the events published for it meanwhile from the replay

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 from types import FrameType
 
 import uvicorn
 
 from server.app import create_app
+from server.edge import EdgeLimits, EdgeMiddleware, guarded_protocols, parse_networks
 from server.logs import configure
 from server.node import Node
 from server.settings import Settings
@@ -39,7 +41,18 @@ class DrainingServer(uvicorn.Server):
         self._drain_task = asyncio.get_running_loop().create_task(drain_then_exit())
 
 
-def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+def edge_limits(settings: Settings) -> EdgeLimits:
+    max_connections = settings.max_connections or max(100, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 100)
+    return EdgeLimits(max_connections=max_connections, max_header_bytes=settings.max_header_bytes,
+                      max_headers=settings.max_headers, header_timeout=settings.header_timeout_seconds,
+                      max_body_bytes=settings.max_body_bytes,
+                      connections_per_address_per_10s=settings.connections_per_address_per_10s,
+                      trusted=parse_networks(settings.trusted_addresses), limiter_keys=settings.limiter_max_keys)
+
+
+def uvicorn_config(app: object, settings: Settings, limits: EdgeLimits | None = None) -> uvicorn.Config:
+    limits = limits or edge_limits(settings)
+    http_protocol, ws_protocol = guarded_protocols(limits)
     try:
         import uvloop  # noqa: F401
 
@@ -51,8 +64,8 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http="httptools",
-        ws="websockets-sansio",
+        http=http_protocol,
+        ws=ws_protocol,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ping_interval_seconds,
@@ -61,12 +74,18 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         log_config=None,
         timeout_graceful_shutdown=settings.drain_seconds + 5,
         backlog=4096,
+        limit_concurrency=limits.max_connections,  # HTTP past it: 503 (sockets: 1013, in EdgeMiddleware)
+        timeout_keep_alive=settings.keepalive_seconds,
+        server_header=False,
     )
 
 
 def serve(settings: Settings) -> None:
     configure(settings.log_level)
     node = Node(settings)
-    app = create_app(node=node)
-    server = DrainingServer(uvicorn_config(app, settings), node)
+    limits = edge_limits(settings)
+    connections: set[object] = set()  # uvicorn's set of open connections, once the server exists
+    app = EdgeMiddleware(create_app(node=node), limits, lambda: len(connections))
+    server = DrainingServer(uvicorn_config(app, settings, limits), node)
+    connections = server.server_state.connections
     server.run()

@@ -1,7 +1,10 @@
 """One authenticated socket: its bounded outbound queue, its writer and its event ordering.
 
 Everything that reaches a client goes through `send`, which never blocks: a socket that cannot keep up is closed
-with 4008 instead of slowing anybody else down.
+with 4008 instead of slowing anybody else down. Two bounds make "cannot keep up" precise: the queue's size, and the
+write deadline: a peer that accepts none of its pending bytes for `write_deadline` seconds has its transport
+aborted (not drained: it would never read the close frame either), which frees the socket, its queue and its cap
+slot at once.
 
 Sending costs no task switch in the common case: when nothing is queued for the socket, `send` hands the frame to
 the ASGI server at once, and uvicorn writes it to the transport without suspending. Only when the transport pushes
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Send
@@ -98,9 +101,10 @@ class _Rest:
 
 
 class Session:
-    __slots__ = ("__weakref__", "_close_reason", "_held", "_max_bytes", "_max_frames", "_metrics", "_out",
-                 "_out_bytes", "_refusals", "_started", "_writer", "accepting", "bucket", "close_code", "id", "idle",
-                 "last_seq", "name", "opened_at", "player_id", "role", "send_asgi", "topics")
+    __slots__ = ("__weakref__", "_abort", "_close_reason", "_deadline_timer", "_held", "_max_bytes", "_max_frames",
+                 "_metrics", "_out", "_out_bytes", "_progress_at", "_refusals", "_started", "_write_deadline",
+                 "_writer", "accepting", "bucket", "close_code", "credentials", "id", "idle", "last_seq", "name",
+                 "opened_at", "player_id", "role", "send_asgi", "topics")
 
     def __init__(
         self,
@@ -115,12 +119,16 @@ class Session:
         rate: float,
         burst: int,
         metrics: Metrics,
+        write_deadline: float = 10.0,
+        abort: Callable[[], None] | None = None,
+        credentials: tuple[str, str] = ("", ""),
     ) -> None:
         self.send_asgi = send_asgi  # the ASGI server's `send` for this socket
         self.id = session_id
         self.player_id = player_id
         self.name = name
         self.role = role
+        self.credentials = credentials  # (refresh family, access token id) it authenticated with: revocable
         self.opened_at = time.time()
         self.topics: set[str] = set()
         self.bucket = TokenBucket(rate, burst)
@@ -138,6 +146,10 @@ class Session:
         self._held: list[tuple[int, bytes]] | None = []  # events held back until the auth reply (and replay) is out
         self._started = False  # nothing goes out before `start_writer`
         self._writer: asyncio.Task[None] | None = None  # only while the transport pushes back, or to close
+        self._write_deadline = write_deadline
+        self._abort = abort  # drops the transport at once (None: the server offers no way, the writer is cancelled)
+        self._deadline_timer: asyncio.TimerHandle | None = None  # armed while a writer runs
+        self._progress_at = 0.0  # when the writer last finished a send
 
     @property
     def closed(self) -> bool:
@@ -156,8 +168,38 @@ class Session:
 
     def _spawn_writer(self, pending: _Rest | None = None) -> None:
         if self._writer is None and self._started:
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop(pending),
-                                                                  name=f"writer-{self.id}")
+            loop = asyncio.get_running_loop()
+            self._writer = loop.create_task(self._write_loop(pending), name=f"writer-{self.id}")
+            self._progress_at = loop.time()
+            if self._deadline_timer is None:
+                self._deadline_timer = loop.call_later(self._write_deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        """The writer has run for a deadline: cut the peer off if it accepted nothing for that long."""
+        self._deadline_timer = None
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        loop = asyncio.get_running_loop()
+        stalled = loop.time() - self._progress_at
+        if stalled < self._write_deadline:
+            self._deadline_timer = loop.call_later(self._write_deadline - stalled, self._check_deadline)
+            return
+        self._metrics.write_deadline_closes.inc()
+        if self.close_code is None:
+            self.close_code = CloseCode.TOO_SLOW
+            self._metrics.closes.labels(str(CloseCode.TOO_SLOW)).inc()
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection now, with whatever is queued or half-sent: the reader then sees the disconnect
+        and releases the session."""
+        self._out.clear()
+        self._out_bytes = 0
+        if self._abort is not None:
+            self._abort()
+        elif self._writer is not None and not self._writer.done():
+            self._writer.cancel()
 
     # --- outbound ------------------------------------------------------------------------------------------------
     def send(self, frame: bytes | str) -> None:
@@ -208,8 +250,16 @@ class Session:
         for seq, frame in [*replayed, *sorted(held, key=lambda item: item[0])]:
             self.push_event(seq, frame)
 
-    def close(self, code: int, reason: str = "", *, flush: bool = True) -> None:
-        """Close after the queued frames (flush) or at once, dropping them (a too-slow client)."""
+    def close(self, code: int, reason: str = "", *, flush: bool = True, abort_if_blocked: bool = False) -> None:
+        """Close after the queued frames (flush) or at once, dropping them (a too-slow client). With
+        `abort_if_blocked`, a peer that is not taking what was sent (a writer is waiting on it) is cut off now
+        instead of at the write deadline: for a socket whose cap slot another one waits for."""
+        if abort_if_blocked and self._writer is not None and not self._writer.done():
+            if self.close_code is None:
+                self.close_code = code
+                self._metrics.closes.labels(str(code)).inc()
+            self.abort()
+            return
         if self.close_code is not None:
             return
         self.close_code = code
@@ -217,7 +267,8 @@ class Session:
         if not flush:
             self._out.clear()
             self._out_bytes = 0
-        self._close_reason = reason
+        # A close reason is at most 123 bytes (RFC 6455); cut on a character boundary.
+        self._close_reason = reason.encode()[:123].decode(errors="ignore")
         self._spawn_writer()  # sends the close frame (after the queue, or after the send in progress)
 
     async def _write_loop(self, pending: _Rest | None = None) -> None:
@@ -226,16 +277,22 @@ class Session:
         try:
             if pending is not None:
                 await pending
+            loop = asyncio.get_running_loop()
+            self._progress_at = loop.time()
             while out:
                 text = out.popleft()
                 self._out_bytes -= len(text)
                 await send({"type": "websocket.send", "text": text})
+                self._progress_at = loop.time()
             if self.close_code is not None:
                 await send({"type": "websocket.close", "code": self.close_code, "reason": self._close_reason})
         except Exception:
             # The peer went away mid-send; the reader sees the disconnect and cleans up.
             self.close_code = self.close_code or CloseCode.NORMAL
         finally:
+            if self._deadline_timer is not None:
+                self._deadline_timer.cancel()
+                self._deadline_timer = None
             if self.close_code is None:
                 self._writer = None  # back to direct sends; a closed session keeps its finished writer
 
@@ -243,6 +300,9 @@ class Session:
         """Stop writing (used when the reader ends: the peer is gone)."""
         if self.close_code is None:
             self.close_code = CloseCode.NORMAL
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         writer = self._writer
         if writer is not None and not writer.done():
             writer.cancel()

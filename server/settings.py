@@ -38,11 +38,32 @@ class Settings:
     jwt_secret: str = setting(
         "", "HS256 signing secret shared by all nodes; generated into the data folder when empty.")
     access_token_seconds: int = setting(
-        3600, "Lifetime of an access token.")
+        900, "Lifetime of an access token (clients refresh before it ends; a revoked one dies with it at worst).")
     refresh_token_seconds: int = setting(
         30 * 24 * 3600, "Lifetime of a refresh token.")
     login_attempts: int = setting(
-        10, "Failed logins allowed per account and per address in `login_window_seconds`.")
+        10, "Failed logins allowed per account in `login_window_seconds`.")
+    login_attempts_per_address: int = setting(
+        50, "Failed logins allowed per client address in `login_window_seconds` (players behind one NAT share it).")
+    limiter_max_keys: int = setting(
+        100_000, "Keys each rate limiter keeps (accounts, addresses); when full, those with the fewest recent "
+                 "events go first, so a flood of new keys cannot wipe a lockout.")
+    password_hash_memory_kib: int = setting(
+        19 * 1024, "argon2id memory cost in KiB (OWASP's minimum recommendation: 19 MiB, 2 passes, 1 lane).")
+    password_hash_time_cost: int = setting(
+        2, "argon2id passes.")
+    password_hash_parallelism: int = setting(
+        1, "argon2id lanes.")
+    password_hash_workers: int = setting(
+        0, "Threads that hash passwords (argon2 runs without the GIL); 0: one per core.")
+    password_queue_seconds: float = setting(
+        0.5, "Longest a login or registration may wait for a hashing thread; beyond, 503 with `Retry-After` at once.")
+    password_min_length: int = setting(
+        10, "Shortest password accepted at registration (common, repetitive and username-like ones are refused).")
+    reserved_names: str = setting(
+        "admin,administrator,root,system,ops,operator,moderator,mod,support,staff,official,security,valgame,"
+        "server,gm,gamemaster,null,undefined", "Comma-separated names nobody may register (nor names starting with "
+                                               "`admin`, `gm_` or `mod_`).")
     login_window_seconds: int = setting(
         300, "Window of the login limit.")
     auth_timeout_seconds: float = setting(
@@ -53,6 +74,9 @@ class Settings:
         256, "Frames queued for a socket before it is closed with 4008.")
     outbound_max_bytes: int = setting(
         1024 * 1024, "Bytes queued for a socket before it is closed with 4008.")
+    write_deadline_seconds: float = setting(
+        10.0, "A socket whose client accepts none of its pending frames for this long is closed with 4008 and its "
+              "connection dropped.")
     rate_per_second: float = setting(
         30.0, "Commands per second per socket (token bucket rate).")
     rate_burst: int = setting(
@@ -81,6 +105,25 @@ class Settings:
         10000, "Decoded player states kept in memory for reads (0 turns the cache off).")
     state_cache_seconds: float = setting(
         30.0, "Longest a cached state is trusted without news of a change (bounds staleness if the bus drops one).")
+    max_connections: int = setting(
+        0, "Open connections (HTTP and sockets) before new ones are refused with 503 / 1013; 0: the open-files "
+           "limit less 100.")
+    connections_per_address_per_10s: int = setting(
+        600, "New connections one client address may open in 10 s (0: no limit); `trusted_addresses` are exempt.")
+    trusted_addresses: str = setting(
+        "127.0.0.0/8,::1", "Comma-separated addresses or networks exempt from per-address limits: your load "
+                           "balancer and load generators (behind a proxy every client shares its address).")
+    max_header_bytes: int = setting(
+        16 * 1024, "Largest request header block (431 beyond).")
+    max_headers: int = setting(
+        100, "Most request headers (431 beyond).")
+    header_timeout_seconds: float = setting(
+        10.0, "Time from connect (or the end of the previous response) to a complete header block; slower "
+              "connections are dropped.")
+    keepalive_seconds: float = setting(
+        5.0, "Idle time before an HTTP keep-alive connection is closed.")
+    max_body_bytes: int = setting(
+        16 * 1024, "Largest HTTP request body (413 beyond, refused before it is read).")
     drain_seconds: float = setting(
         10.0, "Time allowed for in-flight commands when draining.")
     ws_per_message_deflate: bool = setting(
@@ -106,6 +149,9 @@ class Settings:
     testonly_storage_failures: str = setting(
         "", "TEST ONLY (leave empty in production): `operation,...` storage operations that fail, to drive the "
             "error-rate alert in tests.")
+    metrics_token: str = setting(
+        "", "When set, `GET /metrics` requires `Authorization: Bearer <token>` (Prometheus: `authorization` in the "
+            "scrape config); empty: open, for a node whose port only the scraper reaches.")
     log_level: str = setting(
         "info", "Log level.")
     game_overrides: dict[str, Any] = setting(  # noqa: RUF009 (a fresh dict per instance)

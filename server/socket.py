@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.auth import AuthError, Claims
 from server.dispatch import dispatch
+from server.edge import abort_of
 from server.node import Node
 from server.player_summary import player_summary
 from server.session import Session
@@ -72,10 +74,10 @@ class SocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await _serve(self.node, receive, send)
+        await _serve(self.node, receive, send, abort_of(scope))
 
 
-async def _serve(node: Node, receive: Receive, send: Send) -> None:
+async def _serve(node: Node, receive: Receive, send: Send, abort: Callable[[], None] | None) -> None:
     if node.draining:
         await _close(send, CloseCode.DRAINING, "node draining")
         return
@@ -93,7 +95,12 @@ async def _serve(node: Node, receive: Receive, send: Send) -> None:
     session = Session(send, session_id=f"s_{secrets.token_hex(8)}", player_id=account.id, name=account.name,
                       role=account.role, max_frames=settings.outbound_max_frames,
                       max_bytes=settings.outbound_max_bytes, rate=settings.rate_per_second,
-                      burst=settings.rate_burst, metrics=node.metrics)
+                      burst=settings.rate_burst, metrics=node.metrics,
+                      write_deadline=settings.write_deadline_seconds, abort=abort,
+                      credentials=(claims.family, claims.jti))
+    if not await _make_room(node, session.player_id):
+        await _close(send, CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
+        return
     node.hub.add(session)
     session.start_writer()
     try:
@@ -139,12 +146,34 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
     node.session_opened(session.player_id, state)
 
 
+async def _make_room(node: Node, player_id: str) -> bool:
+    """Before a new socket counts, close the player's oldest ones beyond the cap and wait until they are gone:
+    a closing socket still holds its slot, so the cap is never exceeded, even by sockets whose clients stopped
+    reading (they are cut off, not waited for). False when they are not gone within the write deadline."""
+    presence, events, room = node.bus.presence, node.bus.events, node.settings.max_sessions_per_player - 1
+    deadline = time.monotonic() + node.settings.write_deadline_seconds + 2
+    asked: set[str] = set()
+    while True:
+        sessions = sorted(await presence.sessions_of(player_id), key=lambda s: s[2])
+        excess = len(sessions) - room
+        if excess <= 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        for session_id, node_id, _ in sessions[:excess]:
+            if session_id not in asked:
+                asked.add(session_id)
+                await events.control({"kind": "close_session", "session": session_id, "code": CloseCode.REPLACED,
+                                      "reason": "too many sessions", "abort_if_blocked": True}, node_id)
+        await asyncio.sleep(0.02)  # presence changes when the closed sockets' readers end
+
+
 async def _enforce_session_cap(node: Node, player_id: str) -> None:
     sessions = sorted(await node.bus.presence.sessions_of(player_id), key=lambda s: s[2])
     excess = len(sessions) - node.settings.max_sessions_per_player
     for session_id, node_id, _ in sessions[:max(excess, 0)]:
-        await node.bus.events.control({"kind": "close_session", "session": session_id, "code": CloseCode.REPLACED,
-                                "reason": "too many sessions"}, node_id)
+        await node.bus.events.control({"kind": "close_session", "session": session_id,
+                                       "code": CloseCode.REPLACED, "reason": "too many sessions"}, node_id)
 
 
 async def _read_loop(node: Node, session: Session, receive: Receive) -> None:

@@ -237,13 +237,16 @@ class ClientProtocol:
             self.last_seq = data.get("seq", 0)
         elif self.last_seq is None:
             self.last_seq = asked["seq"]
+        restored: list[Command] = []
         if asked is not None:
-            # Subscriptions belong to a connection: a new one starts with none.
+            # Subscriptions belong to a connection: a new one starts with none. They go out before the commands
+            # sent again, so that a reply to any of those means the subscriptions are back.
             pending_topics = {c.data["topic"] for c in self._pending.values() if c.type == "sub.add"}
             for topic in sorted(self.topics - pending_topics):
                 internal = self.command("sub.add", {"topic": topic})
                 internal.internal = True
-        resend = [c for c in self._pending.values() if not c.sent]
+                restored.append(internal)
+        resend = restored + [c for c in self._pending.values() if not c.sent and c not in restored]
         items: list[Received] = [Authenticated(reply, str(self.session), int(self.last_seq or 0), resumed,
                                                tuple(resend))]
         if resumed is False:

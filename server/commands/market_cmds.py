@@ -11,6 +11,7 @@ import orjson
 
 from persistence import ListingQuery
 from protocol import ErrorCode
+from protocol.schema import MAX_INT
 from server.commands.registry import Call, handles
 from server.game import market
 from server.game.errors import GameError
@@ -74,7 +75,8 @@ def _encode_cursor(listing: dict[str, Any], column: str) -> str:
 def _decode_cursor(cursor: str) -> tuple[int, float, str]:
     try:
         featured, value, last_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not (isinstance(featured, int) and isinstance(value, int | float) and isinstance(last_id, str)):
+        if not (featured in (0, 1) and type(value) in (int, float) and abs(value) <= MAX_INT
+                and isinstance(last_id, str) and len(last_id) <= 64):
             raise ValueError
     except Exception:
         raise GameError(ErrorCode.BAD_REQUEST, "invalid cursor", field="data.cursor") from None

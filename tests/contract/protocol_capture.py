@@ -253,9 +253,9 @@ async def play_social(cap: Capture, node: ServerProcess, ana: Client) -> tuple[C
 
 async def play_ops(cap: Capture, node: ServerProcess, bo: Client) -> None:
     """An operator's commands; the node is drained last."""
-    await account(cap, node, "ops")
-    node.create_admin("ops")
-    ops_login = await cap.post(node, "/auth/login", {"username": "ops", "password": PASSWORD}, name="login-ops")
+    await account(cap, node, "warden")
+    node.create_admin("warden")
+    ops_login = await cap.post(node, "/auth/login", {"username": "warden", "password": PASSWORD}, name="login-ops")
     ops = await cap.open(node, ops_login)
     await cap.call(ops, "ops.stats")
     await cap.call(ops, "ops.broadcast", {"message": "Restart in 5 minutes", "key": "restart-1"})

@@ -21,7 +21,7 @@ export function mountAuth(root, app) {
   const regEmail = h("input", { name: "email", type: "email", autocomplete: "email", required: true,
     testid: "register-email" });
   const regPass = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true,
-    minlength: "8", testid: "register-password" });
+    minlength: "10", testid: "register-password" });
   const registerForm = h("form", { class: "card auth-card", testid: "register-form" },
     h("h2", {}, "Create an account"),
     h("label", {}, "Name ", h("small", { class: "muted" }, "(a-z, 0-9, _)"), regName),
