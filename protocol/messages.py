@@ -27,7 +27,8 @@ _commands: list[Command] = [
             read_only=True),
     Command("state.get", "session", "The player's state summary.", read_only=True),
     Command("sub.add", "session", "Subscribe this connection to a broadcast topic.",
-            fields=(Field("topic", "str", "`market`, `chat:global` or `ranking:<board>`.", pattern=TOPIC_PATTERN),),
+            fields=(Field("topic", "str", "`market`, `chat:global` or `ranking:<board>`; a connection follows at most "
+                          "`max_topics_per_socket` (16) topics.", pattern=TOPIC_PATTERN),),
             read_only=True),
     Command("sub.remove", "session", "Unsubscribe this connection from a topic.",
             fields=(Field("topic", "str", "A topic given to `sub.add`.", pattern=TOPIC_PATTERN),), read_only=True),
@@ -200,7 +201,8 @@ _commands += [
     Command("ops.broadcast", "ops",
             "Show a message on every socket of every node, or on every socket of one player (`to`). With `key`, "
             "a retried broadcast is shown once (the retry answers `duplicate: true`, `delivered: 0`).",
-            fields=(Field("message", "str", "1 to 500 characters.", min=1, max=500),
+            fields=(Field("message", "str", "1 to 500 characters, not only blanks.", min=1, max=500,
+                          pattern=r"(?s).*\S.*"),
                     Field("to", "str", "A player's name.", required=False, max=24),
                     Field("key", "str", "Idempotency key of the broadcast.", required=False, max=64)), admin=True),
     Command("ops.kick", "ops", "Close every socket of a player, on whatever node, with 4003.",

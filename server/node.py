@@ -67,7 +67,8 @@ class Node:
         self.commands = CommandContext(
             game=self.game, players=self.players, store=self.storage, accounts=self.storage, events=bus.events,
             chat=bus.chat, leaderboards=bus.leaderboards, names=self.names, topics=self.hub, combats=self.combats,
-            ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10, keys))
+            ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10, keys),
+            max_topics=settings.max_topics_per_socket)
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
         self.draining = False

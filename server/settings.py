@@ -87,6 +87,8 @@ class Settings:
         25.0, "Server pings every this often (keeping sockets alive costs CPU in proportion: see docs/PERFORMANCE.md).")
     ping_timeout_seconds: float = setting(
         20.0, "A peer that does not answer a ping in this time is dropped.")
+    max_topics_per_socket: int = setting(
+        16, "Broadcast topics one socket may follow (`sub.add`); more are refused with `bad_request`.")
     chat_messages_per_10s: int = setting(
         10, "Chat messages (global and whispers) one player may send in 10 s.")
     sweep_interval_seconds: float = setting(

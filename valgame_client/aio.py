@@ -188,7 +188,7 @@ class AsyncClient(Shell[TokenSource]):
     async def _connection_lost(self, connection: ClientConnection) -> None:
         if connection is not self.connection:
             return
-        self.close_code = connection.close_code
+        self.close_code, self.close_reason = connection.close_code, connection.close_reason or ""
         self._ready.clear()
         self.core.connection_lost()
         again = self.reconnect and not self._stopping and self.token is not None \

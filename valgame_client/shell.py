@@ -30,6 +30,7 @@ class Shell(Generic[TokenT]):
         self.resyncs: list[Resync] = []  # each time events were missed for good
         self.auth_reply: dict[str, Any] | None = None  # the data of the last successful `auth`
         self.close_code: int | None = None  # the last socket's close code
+        self.close_reason = ""  # and its reason (an operator's kick says why)
         self.connects = 0  # sockets opened so far
 
     def backoff(self, attempt: int) -> float:

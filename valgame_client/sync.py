@@ -163,6 +163,7 @@ class Client(Shell[TokenSource]):
                 opcode, payload = ws.recv_data(control_frame=True)  # answers pings by itself
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                    self.close_reason = payload[2:].decode(errors="replace")
                     break
                 if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                     self._received(ws, payload)

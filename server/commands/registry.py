@@ -37,6 +37,7 @@ class CommandContext:
     combats: CombatDriver
     ops: Operations
     chat_limit: WindowCounter
+    max_topics: int = 16  # broadcast topics one socket may follow
 
 
 @dataclass(slots=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from protocol import ErrorCode
 from server.commands.registry import Call, handles
+from server.game.errors import GameError
 from server.player_summary import player_summary
 
 
@@ -25,8 +27,13 @@ async def state_get(call: Call) -> dict[str, Any]:
 
 @handles("sub.add")
 async def sub_add(call: Call) -> dict[str, Any]:
-    call.ctx.topics.subscribe(call.session, call.data["topic"])
-    return {"topic": call.data["topic"]}
+    topic, followed = call.data["topic"], call.session.topics
+    # Weekly boards make the topics endless: each one a socket follows costs the node a set entry.
+    if topic not in followed and len(followed) >= call.ctx.max_topics:
+        raise GameError(ErrorCode.BAD_REQUEST, f"at most {call.ctx.max_topics} topics per connection",
+                        field="data.topic")
+    call.ctx.topics.subscribe(call.session, topic)
+    return {"topic": topic}
 
 
 @handles("sub.remove")
