@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 import orjson
 from locust import HttpUser, between, events, task
 from locust.env import Environment
@@ -49,6 +50,7 @@ from valgame_client.sync import Client
 DUNGEON = "cueva-goblins"
 REPLY_TIMEOUT = float(os.environ.get("VALGAME_REPLY_TIMEOUT", "10"))
 PASSWORD = "load-test-password"
+BUSY_RETRIES = 5  # a login answered 503/429 with Retry-After is tried again after that long, this many times
 
 # Refusals a well-behaved player meets in normal play; they are not failures of the server.
 EXPECTED: dict[str, frozenset[str]] = {
@@ -93,11 +95,17 @@ class ValgamePlayer(HttpUser):
         steps = ((register_request(self.name, f"{self.name}@load.test", PASSWORD), 201),
                  (login_request(self.name, PASSWORD), 200))
         for request, status in steps:
-            with self.client.request(request.method, request.path, data=request.content(), headers=request.headers(),
-                                     name=request.path, catch_response=True) as r:
-                if r.status_code != status:
+            for attempt in range(BUSY_RETRIES + 1):
+                with self.client.request(request.method, request.path, data=request.content(),
+                                         headers=request.headers(), name=request.path, catch_response=True) as r:
+                    if r.status_code == status:
+                        break
                     r.failure(f"{request.path}: {r.status_code} {r.text[:200]}")
-                    raise StopUser  # not a usable player: Locust stops this user
+                    wait = r.headers.get("retry-after")
+                    if r.status_code not in (429, 503) or wait is None or attempt == BUSY_RETRIES:
+                        raise StopUser  # not a usable player: Locust stops this user
+                # The node is saturated (password hashing) and said when to come back: do as a client should.
+                gevent.sleep(float(wait) * random.uniform(1.0, 1.5))
         tokens = Tokens.from_reply(r.json())
         self.token, self.player_id = tokens.access_token, tokens.player_id
 

@@ -14,25 +14,37 @@ export class ApiError extends Error {
   }
 }
 
+const BUSY_RETRIES = 3; // a 503 with Retry-After (the node's password hashing is saturated) is tried again
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function post(path, body, headers = {}) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...headers },
-      body: JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ApiError(0, { code: "network", message: "cannot reach the server" });
+  for (let attempt = 0; ; attempt++) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, { code: "network", message: "cannot reach the server" });
+    }
+    let payload = {};
+    try {
+      payload = await response.json();
+    } catch {
+      // not JSON: keep the status only
+    }
+    if (response.ok) return payload;
+    const wait = Number(response.headers.get("Retry-After"));
+    // 503 `unavailable` means nothing was done: coming back when the server says is safe, even for a register.
+    if (response.status === 503 && wait > 0 && wait <= 30 && attempt < BUSY_RETRIES) {
+      await sleep(wait * 1000 * (1 + Math.random() / 2));
+      continue;
+    }
+    throw new ApiError(response.status, payload.error || { code: "internal" });
   }
-  let payload = {};
-  try {
-    payload = await response.json();
-  } catch {
-    // not JSON: keep the status only
-  }
-  if (!response.ok) throw new ApiError(response.status, payload.error || { code: "internal" });
-  return payload;
 }
 
 export class Auth {
