@@ -202,7 +202,7 @@ _commands += [
             "Show a message on every socket of every node, or on every socket of one player (`to`). With `key`, "
             "a retried broadcast is shown once (the retry answers `duplicate: true`, `delivered: 0`).",
             fields=(Field("message", "str", "1 to 500 characters, not only blanks.", min=1, max=500,
-                          pattern=r"(?s).*\S.*"),
+                          pattern=r"[\s\S]*\S[\s\S]*"),
                     Field("to", "str", "A player's name.", required=False, max=24),
                     Field("key", "str", "Idempotency key of the broadcast.", required=False, max=64)), admin=True),
     Command("ops.kick", "ops", "Close every socket of a player, on whatever node, with 4003.",
