@@ -193,14 +193,22 @@ async def register_players(http: str, count: int, prefix: str = "b", concurrency
     gate = asyncio.Semaphore(concurrency)
     run = f"{prefix}{os.getpid() % 10000}{time.time_ns() % 10**6}"
 
+    async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST, coming back after `Retry-After` while the node's password hashing is saturated (503)."""
+        for _ in range(20):
+            r = await client.post(path, json=body)
+            if r.status_code != 503 or "retry-after" not in r.headers:
+                break
+            await asyncio.sleep(float(r.headers["retry-after"]))
+        r.raise_for_status()
+        return r
+
     async def one(client: httpx.AsyncClient, i: int) -> dict[str, Any]:
         name = f"{run}_{i}"[:24]
         async with gate:
-            r = await client.post("/auth/register", json={"username": name, "email": f"{name}@bench.test",
-                                                          "password": PASSWORD})
-            r.raise_for_status()
-            r = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
-            r.raise_for_status()
+            await post(client, "/auth/register", {"username": name, "email": f"{name}@bench.test",
+                                                  "password": PASSWORD})
+            r = await post(client, "/auth/login", {"username": name, "password": PASSWORD})
             return {**r.json(), "name": name}
 
     async with httpx.AsyncClient(base_url=http, timeout=120) as client:
