@@ -150,30 +150,32 @@ async def _make_room(node: Node, player_id: str) -> bool:
     """Before a new socket counts, close the player's oldest ones beyond the cap and wait until they are gone:
     a closing socket still holds its slot, so the cap is never exceeded, even by sockets whose clients stopped
     reading (they are cut off, not waited for). False when they are not gone within the write deadline."""
-    presence, events, room = node.bus.presence, node.bus.events, node.settings.max_sessions_per_player - 1
     deadline = time.monotonic() + node.settings.write_deadline_seconds + 2
     asked: set[str] = set()
-    while True:
-        sessions = sorted(await presence.sessions_of(player_id), key=lambda s: s[2])
-        excess = len(sessions) - room
-        if excess <= 0:
-            return True
+    while await _close_oldest(node, player_id, node.settings.max_sessions_per_player - 1, asked, cut_off=True):
         if time.monotonic() > deadline:
             return False
-        for session_id, node_id, _ in sessions[:excess]:
-            if session_id not in asked:
-                asked.add(session_id)
-                await events.control({"kind": "close_session", "session": session_id, "code": CloseCode.REPLACED,
-                                      "reason": "too many sessions", "abort_if_blocked": True}, node_id)
         await asyncio.sleep(0.02)  # presence changes when the closed sockets' readers end
+    return True
 
 
 async def _enforce_session_cap(node: Node, player_id: str) -> None:
+    """After attaching: a socket opened at the same moment elsewhere may have taken the room; close the oldest."""
+    await _close_oldest(node, player_id, node.settings.max_sessions_per_player, set())
+
+
+async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], cut_off: bool = False) -> int:
+    """Ask the nodes holding the player's oldest sockets beyond `keep` to close them with 4009 (each once: `asked`
+    remembers); with `cut_off`, one whose client reads nothing is dropped at once. Returns how many are beyond."""
     sessions = sorted(await node.bus.presence.sessions_of(player_id), key=lambda s: s[2])
-    excess = len(sessions) - node.settings.max_sessions_per_player
+    excess = len(sessions) - keep
     for session_id, node_id, _ in sessions[:max(excess, 0)]:
-        await node.bus.events.control({"kind": "close_session", "session": session_id,
-                                       "code": CloseCode.REPLACED, "reason": "too many sessions"}, node_id)
+        if session_id not in asked:
+            asked.add(session_id)
+            await node.bus.events.control({"kind": "close_session", "session": session_id,
+                                           "code": CloseCode.REPLACED, "reason": "too many sessions",
+                                           "abort_if_blocked": cut_off}, node_id)
+    return max(excess, 0)
 
 
 async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
