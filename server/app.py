@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from server import http
+from server.auth import PasswordsBusy
 from server.node import Node
 from server.settings import Settings
 from server.socket import SocketEndpoint
@@ -24,6 +25,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, http.HttpError)
     return http.error_response(exc)
+
+
+async def _passwords_busy(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PasswordsBusy)
+    return http.busy_response(exc)
 
 
 def create_app(settings: Settings | None = None, node: Node | None = None) -> Starlette:
@@ -58,6 +64,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> St
         Route("/admin/stats", http.admin_stats),
         Mount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"),  # the browser client
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={http.HttpError: _http_error})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={http.HttpError: _http_error, PasswordsBusy: _passwords_busy})
     app.state.node = node
     return app

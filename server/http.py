@@ -37,9 +37,10 @@ def error_response(exc: HttpError) -> JSONResponse:
                         headers=headers)
 
 
-def busy(exc: PasswordsBusy) -> HttpError:
-    return HttpError(503, ErrorCode.UNAVAILABLE, "too many logins at once; retry shortly",
-                     retry_after_ms=max(1000, int(exc.retry_after * 1000)))
+def busy_response(exc: PasswordsBusy) -> JSONResponse:
+    """Any route whose password hashing is refused (the pool's queue is full): 503, nothing was done."""
+    return error_response(HttpError(503, ErrorCode.UNAVAILABLE, "too many logins at once; retry shortly",
+                                    retry_after_ms=max(1000, int(exc.retry_after * 1000))))
 
 
 def node_of(request: Request) -> Node:
@@ -83,11 +84,7 @@ async def register(request: Request) -> Response:
         raise HttpError(400, ErrorCode.BAD_REQUEST, problem, field="password")
     # The password is hashed before uniqueness is known, and a taken name and a taken email get one answer:
     # neither the time nor the words of the reply tell whether an account exists.
-    try:
-        password_hash = await node.passwords.hash(password)
-    except PasswordsBusy as exc:
-        raise busy(exc) from None
-    account = Account(make_id("p"), name, email, password_hash, "player", time.time())
+    account = Account(make_id("p"), name, email, await node.passwords.hash(password), "player", time.time())
     try:
         await node.players.create(account)
     except Duplicate:
@@ -105,11 +102,7 @@ async def login(request: Request) -> Response:
         node.metrics.auth_failures.labels("login_limited").inc()
         raise HttpError(429, ErrorCode.RATE_LIMITED, "too many login attempts", retry_after_ms=int(wait * 1000) + 1)
     account = await node.storage.account_by_name(name)
-    try:
-        good = await node.passwords.verify(account.password_hash if account else None, body["password"])
-    except PasswordsBusy as exc:
-        raise busy(exc) from None
-    if not good:
+    if not await node.passwords.verify(account.password_hash if account else None, body["password"]):
         node.login_by_account.hit(name)
         node.login_by_address.hit(address)
         node.metrics.auth_failures.labels("bad_password").inc()
