@@ -11,7 +11,6 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-USERNAME = re.compile(r"[a-z0-9_]{3,24}")
 # RFC 5322's dot-atom local part (no quoted strings, no comments) and an LDH domain with a TLD of letters:
 # nothing that could carry markup, control characters or whitespace into a page or a mail header.
 EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -33,8 +32,7 @@ def reserved(reserved_names: str) -> frozenset[str]:
 
 
 def username_problem(name: str, reserved_names: frozenset[str]) -> str | None:
-    if not USERNAME.fullmatch(name):
-        return "username must be 3-24 of a-z, 0-9 and _"
+    """Names nobody may take; their form (`protocol.bodies.USERNAME_PATTERN`) is the body schema's to check."""
     if name in reserved_names or name.startswith(RESERVED_PREFIXES):
         return "this username is reserved"
     return None
