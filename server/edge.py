@@ -54,7 +54,10 @@ class EdgeLimits:
     connections_per_address_per_10s: int
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     limiter_keys: int = 100_000
-    _rates: WindowCounter | None = None
+    _rates: WindowCounter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rates = WindowCounter(self.connections_per_address_per_10s, 10.0, self.limiter_keys)
 
     @property
     def hard_cap(self) -> int:
@@ -75,8 +78,6 @@ class EdgeLimits:
         """Count a new connection from `host`; False when the address is over its rate (nothing is counted)."""
         if self.connections_per_address_per_10s <= 0 or host is None or self.trusted_address(host):
             return True
-        if self._rates is None:
-            self._rates = WindowCounter(self.connections_per_address_per_10s, 10.0, self.limiter_keys)
         if self._rates.retry_after(host) > 0:
             return False
         self._rates.hit(host)

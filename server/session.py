@@ -186,9 +186,13 @@ class Session:
             self._deadline_timer = loop.call_later(self._write_deadline - stalled, self._check_deadline)
             return
         self._metrics.write_deadline_closes.inc()
+        self._cut_off(CloseCode.TOO_SLOW)
+
+    def _cut_off(self, code: int) -> None:
+        """Closed with `code` (unless it already was) and the connection dropped, no close frame sent."""
         if self.close_code is None:
-            self.close_code = CloseCode.TOO_SLOW
-            self._metrics.closes.labels(str(CloseCode.TOO_SLOW)).inc()
+            self.close_code = code
+            self._metrics.closes.labels(str(code)).inc()
         self.abort()
 
     def abort(self) -> None:
@@ -255,10 +259,7 @@ class Session:
         `abort_if_blocked`, a peer that is not taking what was sent (a writer is waiting on it) is cut off now
         instead of at the write deadline: for a socket whose cap slot another one waits for."""
         if abort_if_blocked and self._writer is not None and not self._writer.done():
-            if self.close_code is None:
-                self.close_code = code
-                self._metrics.closes.labels(str(code)).inc()
-            self.abort()
+            self._cut_off(code)
             return
         if self.close_code is not None:
             return
