@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 import pytest
@@ -14,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import Connect
 from tests.support.client import register, unique_name
 from tests.support.servers import ServerProcess
-from tests.support.wire import auth_frame, eventually, open_raw, read_until_closed, sample, scrape
+from tests.support.wire import auth_frame, eventually, open_raw, ping_frame, read_until_closed, sample, scrape
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +27,13 @@ def small_queue_node(make_module_server: Callable[..., ServerProcess]) -> Server
     return make_module_server(rate_per_second=100_000, rate_burst=100_000, outbound_max_bytes=256 * 1024)
 
 
-def ping(frame_id: Any, echo: str | None = None) -> str:
-    data = {} if echo is None else {"echo": echo}
-    return orjson.dumps({"id": frame_id, "type": "ping", "data": data}).decode()
-
-
 async def test_commands_past_the_rate_limit_get_rate_limited_with_retry_after(
         make_server: Callable[..., ServerProcess], connect: Connect) -> None:
     node = make_server(rate_per_second=5, rate_burst=5)
     client, _ = await connect(node)
     futures = [client.expect_reply(i) for i in range(12)]
     for i in range(12):
-        await client.send_raw(ping(i))
+        await client.send_raw(ping_frame(i))
     replies = await asyncio.wait_for(asyncio.gather(*futures), 10)
 
     accepted = [r for r in replies if r["ok"]]
@@ -69,7 +63,7 @@ async def test_persistent_abuse_of_the_rate_limit_closes_with_4029(limited_node:
     client, _ = await connect(limited_node)
     for i in range(40):
         try:
-            await client.send_raw(ping(i))
+            await client.send_raw(ping_frame(i))
         except ConnectionClosed:
             break  # the server closed while we were still sending
     assert await client.wait_closed() == 4029
@@ -83,7 +77,7 @@ async def test_rate_limit_refusals_below_the_abuse_limit_keep_the_socket(limited
     client, _ = await connect(limited_node)
     futures = [client.expect_reply(i) for i in range(5)]  # 2 accepted, 3 refused: under the abuse limit
     for i in range(5):
-        await client.send_raw(ping(i))
+        await client.send_raw(ping_frame(i))
     replies = await asyncio.wait_for(asyncio.gather(*futures), 10)
     assert [r["ok"] for r in replies].count(False) in (2, 3)
     assert client.close_code is None
@@ -109,7 +103,7 @@ async def test_a_client_that_never_reads_is_closed_with_4008_and_others_stay_pro
     while not await overflowed():
         assert sent < 2000, "the slow client was never closed"
         for _ in range(25):
-            await slow.send(ping(sent, echo))
+            await slow.send(ping_frame(sent, echo))
             sent += 1
         # Meanwhile the other client on the node is served promptly (the deadline is generous for a busy CI box).
         reply = await bystander.request("ping", {"echo": "quick"}, timeout=3)
@@ -132,7 +126,7 @@ async def test_a_client_that_reads_promptly_may_pipeline_large_replies(small_que
     echo = "z" * 60_000
     futures = [client.expect_reply(i) for i in range(60)]  # 3.6 MB of replies, 14 times the queue's limit
     for i in range(60):
-        await client.send_raw(ping(i, echo))
+        await client.send_raw(ping_frame(i, echo))
     replies = await asyncio.wait_for(asyncio.gather(*futures), 20)
     assert all(reply["ok"] and reply["data"]["echo"] == echo for reply in replies)
     assert client.close_code is None

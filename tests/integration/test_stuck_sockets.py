@@ -15,14 +15,10 @@ from websockets.asyncio.client import ClientConnection
 from tests.conftest import Connect
 from tests.support.client import register, unique_name
 from tests.support.servers import ServerProcess
-from tests.support.wire import auth_frame, eventually, open_raw, sample, scrape
+from tests.support.wire import auth_frame, eventually, open_raw, ping_frame, sample, scrape
 
 DEADLINE = 2.0
 ECHO = "z" * 60_000  # a reply of ~60 KB
-
-
-def ping(frame_id: int, echo: str | None = None) -> str:
-    return orjson.dumps({"id": frame_id, "type": "ping", "data": {} if echo is None else {"echo": echo}}).decode()
 
 
 def established_server_ports(server_port: int) -> set[int]:
@@ -51,7 +47,7 @@ async def stuck_socket(node: ServerProcess, token: str) -> tuple[ClientConnectio
 
 async def flood(conn: ClientConnection, count: int) -> None:
     for i in range(count):
-        await conn.send(ping(i, ECHO))
+        await conn.send(ping_frame(i, ECHO))
 
 
 async def test_twenty_sockets_that_never_read_are_gone_within_the_write_deadline(
@@ -118,6 +114,7 @@ async def test_a_fourth_socket_never_makes_four_while_three_stuck_ones_close(
 
 
 async def _writers_blocked(node: ServerProcess) -> bool:
-    # Blocked sends show as replies not yet delivered: the node has more ~60 KB replies queued than it sent.
+    # Every ping of the flood has been handled, so its ~60 KB reply is sent or queued behind a send the client
+    # does not read: the writers are blocked from here on.
     metrics = await scrape(node.http)
     return sample(metrics, "valgame_commands_total", type="ping", outcome="ok") >= 3 * 60

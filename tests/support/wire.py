@@ -40,6 +40,12 @@ async def read_until_closed(conn: ClientConnection, timeout: float = 10) -> tupl
     return conn.close_code, frames
 
 
+def ping_frame(frame_id: Any, echo: str | None = None) -> str:
+    """A `ping` command's text; with `echo`, its reply carries the text back (a reply of chosen size)."""
+    data = {} if echo is None else {"echo": echo}
+    return orjson.dumps({"id": frame_id, "type": "ping", "data": data}).decode()
+
+
 def auth_frame(token: str, frame_id: Any = 1, **extra: Any) -> str:
     return orjson.dumps({"id": frame_id, "type": "auth", "data": {"token": token, **extra}}).decode()
 
