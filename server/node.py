@@ -17,6 +17,7 @@ from server.auth import Passwords, Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combat_driver import CombatDriver
 from server.commands import CommandContext
+from server.failpoints import Failpoints
 from server.game.config import GameSettings
 from server.game.energy import energy_now
 from server.game.state import PlayerState
@@ -40,6 +41,7 @@ class Node:
         self.id = settings.node_id or f"node-{secrets.token_hex(3)}"
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
+        self.failpoints = Failpoints(settings.testonly_exit_at)
         self.storage: Storage = watch_storage(open_storage(settings.storage_url), self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)

@@ -151,6 +151,9 @@ class Settings:
     testonly_storage_failures: str = setting(
         "", "TEST ONLY (leave empty in production): `operation,...` storage operations that fail, to drive the "
             "error-rate alert in tests.")
+    testonly_exit_at: str = setting(
+        "", "TEST ONLY (leave empty in production): `point[:n],...` where the process exits at once, as if killed "
+            "(server/failpoints.py lists the points), for fault tests.")
     metrics_token: str = setting(
         "", "When set, `GET /metrics` requires `Authorization: Bearer <token>` (Prometheus: `authorization` in the "
             "scrape config); empty: open, for a node whose port only the scraper reaches.")
