@@ -8,6 +8,9 @@ Layout (collection: `_id`, shard key in deploy/mongo/shard.js):
 - names: unique-name reservations, `_id` = "account:<name>", "email:<email>" or "player:<name>", `owner` = id.
   A sharded collection enforces uniqueness only on its shard key, so account names, emails and player names are
   kept unique by reserving them in this collection (sharded by `_id`) in the same transaction as the insert.
+- events: a player's event log, `{player_id, seq, type, data, at, expire_at}`, unique on (player_id, seq), shard
+  key `player_id` (hashed); a TTL index on `expire_at` trims it. The player's head (last seq given) is the
+  `event_seq` field of its `players` document, moved in the transaction that appends.
 - meta: small configuration documents `{_id: key, value}` and the schema version; never sharded.
 
 `commit` is one multi-document transaction run by `with_transaction`, which retries it as a whole on
@@ -22,10 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -40,8 +44,11 @@ from persistence.port import (
     IdemRecord,
     LedgerEntry,
     ListingQuery,
+    LoggedEvent,
     Notification,
     PlayerDoc,
+    event_counts,
+    number_events,
 )
 
 DEFAULT_DATABASE = "valgame"
@@ -63,6 +70,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "refresh_tokens": [IndexModel([("family", ASCENDING)], name="family"),
                        IndexModel([("expires_at", ASCENDING)], name="expires_at")],
     "revoked_jti": [IndexModel([("expires_at", ASCENDING)], name="expires_at")],
+    "events": [IndexModel([("player_id", ASCENDING), ("seq", ASCENDING)], name="player_seq", unique=True),
+               IndexModel([("expire_at", ASCENDING)], name="expire_at", expireAfterSeconds=0)],
     "listings": [
         IndexModel([("status", ASCENDING), ("featured", DESCENDING), ("price", ASCENDING)], name="browse_price"),
         IndexModel([("status", ASCENDING), ("featured", DESCENDING), ("created_at", ASCENDING)],
@@ -105,8 +114,9 @@ class MongoStorage(MongoAccounts):
     (`commit` writes a new account with its player, in one transaction)."""
 
     def __init__(self, url: str, *, event_listeners: Sequence[CommandListener] | None = None,
-                 ping_timeout: float = 2.0, **client_options: Any) -> None:
+                 ping_timeout: float = 2.0, event_log_seconds: float = 3600.0, **client_options: Any) -> None:
         self.url = url
+        self.event_log_seconds = event_log_seconds  # how long the TTL index keeps a logged event
         self.event_listeners = list(event_listeners or [])
         self.ping_timeout = ping_timeout
         self.client_options = client_options
@@ -207,15 +217,15 @@ class MongoStorage(MongoAccounts):
         return [doc["_id"] for doc in await cursor.sort("sweep_at", ASCENDING).limit(limit).to_list()]
 
     # --- commit --------------------------------------------------------------------------------------------------
-    async def commit(self, change: Change) -> None:
+    async def commit(self, change: Change) -> list[LoggedEvent]:
         if not change:
-            return
+            return []
 
-        async def apply(session: AsyncClientSession) -> None:
-            await self._apply(change, session)
+        async def apply(session: AsyncClientSession) -> list[LoggedEvent]:
+            return await self._apply(change, session)
 
         async with self.client.start_session() as session:
-            await session.with_transaction(apply)
+            return await session.with_transaction(apply)
 
     async def _insert(self, collection: str, doc: Doc, session: AsyncClientSession, what: str) -> None:
         try:
@@ -233,7 +243,7 @@ class MongoStorage(MongoAccounts):
                 raise Duplicate(what) from None
             raise
 
-    async def _apply(self, change: Change, s: AsyncClientSession) -> None:
+    async def _apply(self, change: Change, s: AsyncClientSession) -> list[LoggedEvent]:
         # Errors other than Conflict/Duplicate propagate untouched: with_transaction needs their labels.
         if change.idem is not None:
             idem = change.idem
@@ -247,18 +257,36 @@ class MongoStorage(MongoAccounts):
                                             "password_hash": acc.password_hash, "role": acc.role,
                                             "created_at": acc.created_at}, s, "name")
         players = self._c("players")
+        counts = event_counts(change.events)
+        heads: dict[str, int] = {}  # the player's head, moved past this change's events with its write
         for write in change.players:
+            count = counts.get(write.id, 0)
             if write.expected_version is None:
                 await self._insert("names", {"_id": f"player:{write.name}", "owner": write.id}, s, "name")
                 await self._insert("players", {"_id": write.id, "name": write.name, "version": 1,
-                                               "state": write.state, "sweep_at": write.sweep_at}, s, "name")
+                                               "state": write.state, "sweep_at": write.sweep_at,
+                                               "event_seq": count}, s, "name")
+                heads[write.id] = count
             else:
-                result = await players.update_one(
-                    {"_id": write.id, "version": write.expected_version},
-                    {"$set": {"state": write.state, "sweep_at": write.sweep_at}, "$inc": {"version": 1}},
-                    session=s)
-                if result.matched_count != 1:
+                match = {"_id": write.id, "version": write.expected_version}
+                update = {"$set": {"state": write.state, "sweep_at": write.sweep_at},
+                          "$inc": {"version": 1, "event_seq": count}}
+                if count:  # the head moves with the write, and comes back with it
+                    moved = await players.find_one_and_update(match, update, projection={"event_seq": 1},
+                                                              return_document=ReturnDocument.AFTER, session=s)
+                    if moved is None:
+                        raise Conflict(f"player {write.id} changed")
+                    heads[write.id] = moved["event_seq"]
+                elif (await players.update_one(match, update, session=s)).matched_count != 1:
                     raise Conflict(f"player {write.id} changed")
+        for player_id, count in counts.items():
+            if player_id not in heads:  # events for a player this change does not otherwise write (a whisper)
+                moved = await players.find_one_and_update(
+                    {"_id": player_id}, {"$inc": {"event_seq": count}}, projection={"event_seq": 1},
+                    return_document=ReturnDocument.AFTER, session=s)
+                if moved is None:
+                    raise Conflict(f"player {player_id} does not exist")
+                heads[player_id] = moved["event_seq"]
         listings = self._c("listings")
         for listing in change.listings:
             doc = _listing_doc(listing.id, listing.doc)
@@ -277,6 +305,36 @@ class MongoStorage(MongoAccounts):
             await self._insert_many("notifications", [
                 {"_id": n.id, "player_id": n.player_id, "kind": n.kind, "data": n.data, "at": n.at,
                  "read": n.read} for n in change.notifications], s, "notification id")
+        logged = number_events(change.events, heads, change.at)
+        if logged:
+            expire_at = datetime.fromtimestamp(change.at + self.event_log_seconds, UTC)
+            await self._insert_many("events", [
+                {"player_id": e.player_id, "seq": e.seq, "type": e.type, "data": e.data, "at": e.at,
+                 "expire_at": expire_at} for e in logged], s, "event seq")
+        return logged
+
+    # --- event log -------------------------------------------------------------------------------------------------
+    async def events_after(self, player_id: str, after_seq: int, limit: int) -> list[LoggedEvent]:
+        if limit <= 0:
+            return []
+        cursor = self._c("events").find({"player_id": player_id, "seq": {"$gt": after_seq}},
+                                        projection={"_id": 0, "expire_at": 0})
+        return [LoggedEvent(player_id, d["seq"], d["type"], d["data"], d["at"])
+                for d in await cursor.sort("seq", ASCENDING).limit(limit).to_list()]
+
+    async def event_heads(self, player_ids: list[str]) -> dict[str, int]:
+        heads: dict[str, int] = {}
+        for start in range(0, len(player_ids), 1000):
+            cursor = self._c("players").find({"_id": {"$in": player_ids[start:start + 1000]}},
+                                             projection={"event_seq": 1})
+            async for doc in cursor:
+                heads[doc["_id"]] = doc.get("event_seq", 0)
+        return {player_id: heads.get(player_id, 0) for player_id in player_ids}
+
+    async def trim_events(self, older_than: float) -> int:
+        # The TTL index trims too; this catches what it has not reached yet (and stores without TTL monitors).
+        result = await self._c("events").delete_many({"at": {"$lt": older_than}})
+        return result.deleted_count
 
     async def get_idem(self, player_id: str, key: str) -> IdemRecord | None:
         doc = await self._c("idem").find_one({"player_id": player_id, "key": key})

@@ -83,6 +83,46 @@ class Notification:
     read: bool = False
 
 
+@dataclass(slots=True, frozen=True)
+class EventWrite:
+    """A personal event a change commits to its player's event log; the log gives it the player's next seq."""
+
+    player_id: str
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class LoggedEvent:
+    """An event as the log keeps it: numbered by the commit that wrote it (1, 2, ... per player, no gap)."""
+
+    player_id: str
+    seq: int
+    type: str
+    data: dict[str, Any]
+    at: float
+
+
+def event_counts(events: list[EventWrite]) -> dict[str, int]:
+    """How many events each player gets: the amount an adapter moves that player's head by."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.player_id] = counts.get(event.player_id, 0) + 1
+    return counts
+
+
+def number_events(events: list[EventWrite], heads: dict[str, int], at: float) -> list[LoggedEvent]:
+    """Number events given each player's head once moved past them (`event_counts`): the player's first event
+    of the change gets head - count + 1, the last gets head."""
+    next_seq = {player_id: heads[player_id] - count + 1 for player_id, count in event_counts(events).items()}
+    logged = []
+    for event in events:
+        seq = next_seq[event.player_id]
+        next_seq[event.player_id] = seq + 1
+        logged.append(LoggedEvent(event.player_id, seq, event.type, event.data, at))
+    return logged
+
+
 @dataclass(slots=True)
 class ListingWrite:
     """Insert a listing (expected_status None) or move it from `expected_status` to `doc["status"]`."""
@@ -144,9 +184,12 @@ class Change:
     listings: list[ListingWrite] = field(default_factory=list)
     idem: IdemRecord | None = None
     account: Account | None = None
+    events: list[EventWrite] = field(default_factory=list)
+    at: float = 0.0  # when the events happened (kept with them; the log's retention counts from it)
 
     def __bool__(self) -> bool:
-        return bool(self.players or self.ledger or self.notifications or self.listings or self.idem or self.account)
+        return bool(self.players or self.ledger or self.notifications or self.listings or self.idem or self.account
+                    or self.events)
 
 
 class AccountStore(Protocol):
@@ -198,9 +241,23 @@ class GameStore(Protocol):
         ...
 
     # --- the one atomic write -------------------------------------------------------------------------------------
-    async def commit(self, change: Change) -> None:
-        """Apply `change` atomically. Raises Conflict (a document moved on) or Duplicate (idempotency key or
-        account name/email taken); nothing is written then."""
+    async def commit(self, change: Change) -> list[LoggedEvent]:
+        """Apply `change` atomically, its events appended to their players' logs, each given the player's next seq;
+        return them as logged, in the change's order. Raises Conflict (a document moved on) or Duplicate
+        (idempotency key or account name/email taken); nothing is written then."""
+        ...
+
+    # --- the per-player event log -----------------------------------------------------------------------------------
+    async def events_after(self, player_id: str, after_seq: int, limit: int) -> list[LoggedEvent]:
+        """The player's logged events with seq > `after_seq`, oldest first, at most `limit`."""
+        ...
+
+    async def event_heads(self, player_ids: list[str]) -> dict[str, int]:
+        """The last seq logged for each player (0: none yet)."""
+        ...
+
+    async def trim_events(self, older_than: float) -> int:
+        """Forget logged events that happened before `older_than` (the heads stay: seqs go on); return how many."""
         ...
 
     async def get_idem(self, player_id: str, key: str) -> IdemRecord | None: ...

@@ -22,8 +22,11 @@ from persistence.port import (
     IdemRecord,
     LedgerEntry,
     ListingQuery,
+    LoggedEvent,
     Notification,
     PlayerDoc,
+    event_counts,
+    number_events,
 )
 from persistence.sqlite_accounts import SQLiteAccounts
 
@@ -65,6 +68,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX listings_active ON listings (status, featured, price);
     CREATE INDEX listings_seller ON listings (seller_id, status);
     CREATE INDEX listings_expiry ON listings (status, expires_at);
+    """,
+    # 2: the per-player event log; `event_seq` is the player's head (the last seq given).
+    """
+    ALTER TABLE players ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE events (
+        player_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, at REAL NOT NULL,
+        PRIMARY KEY (player_id, seq)) WITHOUT ROWID;
+    CREATE INDEX events_at ON events (at);
     """,
 ]
 
@@ -175,18 +186,56 @@ class SQLiteStorage(SQLiteAccounts):
         return [r[0] for r in rows]
 
     # --- commit --------------------------------------------------------------------------------------------------
-    async def commit(self, change: Change) -> None:
-        await self._run(self._commit, change)
+    async def commit(self, change: Change) -> list[LoggedEvent]:
+        return await self._run(self._commit, change)
 
-    def _commit(self, change: Change) -> None:
+    def _commit(self, change: Change) -> list[LoggedEvent]:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             self._apply(db, change)
+            logged = self._log_events(db, change)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return logged
+
+    @staticmethod
+    def _log_events(db: sqlite3.Connection, change: Change) -> list[LoggedEvent]:
+        """Move each player's head past the change's events, number them and append them to the log."""
+        heads: dict[str, int] = {}
+        for player_id, count in event_counts(change.events).items():
+            row = db.execute("UPDATE players SET event_seq=event_seq+? WHERE id=? RETURNING event_seq",
+                             (count, player_id)).fetchone()
+            if row is None:
+                raise Conflict(f"player {player_id} does not exist")
+            heads[player_id] = row[0]
+        logged = number_events(change.events, heads, change.at)
+        if logged:
+            db.executemany("INSERT INTO events (player_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
+                           [(e.player_id, e.seq, e.type, _dumps(e.data), e.at) for e in logged])
+        return logged
+
+    # --- event log -------------------------------------------------------------------------------------------------
+    async def events_after(self, player_id: str, after_seq: int, limit: int) -> list[LoggedEvent]:
+        rows = await self._run(lambda: self.db.execute(
+            "SELECT seq, type, data, at FROM events WHERE player_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (player_id, after_seq, limit)).fetchall())
+        return [LoggedEvent(player_id, r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]
+
+    async def event_heads(self, player_ids: list[str]) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            heads: dict[str, int] = {}
+            for start in range(0, len(player_ids), 500):  # below SQLite's limit of bound parameters
+                chunk = player_ids[start:start + 500]
+                heads.update(self.db.execute(
+                    f"SELECT id, event_seq FROM players WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+            return {player_id: heads.get(player_id, 0) for player_id in player_ids}
+        return await self._run(read)
+
+    async def trim_events(self, older_than: float) -> int:
+        return await self._run(lambda: self.db.execute("DELETE FROM events WHERE at<?", (older_than,)).rowcount)
 
     @staticmethod
     def _apply(db: sqlite3.Connection, change: Change) -> None:

@@ -90,8 +90,11 @@ is not applied again: the original reply comes back with `"replayed": true`. A f
 with `"id": null` (or the id, when it could be read) and the connection stays open.
 
 Event (server → client). Personal events carry `seq`, which increases by one for each event of that player, the
-same on all their connections. Topic events (broadcasts to subscribers) carry `topic` instead of `seq`; they are not
-replayed (use `chat.history` or `market.browse` to catch up).
+same on all their connections. They are durable: each is stored with the change that caused it (a combat round, a
+sale, a whisper, an energy tick, an operator's message) before it is sent, so every connection of the player gets
+every one of them exactly once, in seq order, even when a node dies or the event bus restarts (at worst a few
+seconds late). Topic events (broadcasts to subscribers: market feed, global chat, rankings, announcements) carry
+`topic` instead of `seq`; they are best-effort and not replayed (use `chat.history` or `market.browse` to catch up).
 
 {block(events["energy.updated"], events["chat.message"])}"""
 
@@ -147,8 +150,9 @@ SESSION = """## Session
 2. The `auth` reply carries the player summary, `session`, `node`, `protocol`, `server_time` and `seq` (the last
    event seq the client is now current with). With `resume: {"session", "seq"}` it also carries `resumed`: when
    true, the events after `seq` follow the reply in order, before any new event; when false they can no longer be
-   replayed (too old, or the history was lost) and the client re-reads its state (`state.get`). Every connection
-   gets a new session id; a resume names any earlier session of the same player.
+   replayed (older than the replay window, 15 minutes by default; more than 500 of them by default; or a `seq`
+   the server never gave) and the client re-reads its state (`state.get`). A resume works on any node. Every
+   connection gets a new session id; a resume names any earlier session of the same player.
 3. Commands of one connection are applied in the order they arrive.
 4. A player may hold 3 sockets; opening a fourth closes the oldest with 4009.
 5. Each socket may send 30 commands per second (bursts of 60); beyond that a command is answered `rate_limited`

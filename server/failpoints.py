@@ -18,7 +18,7 @@ import sys
 
 log = logging.getLogger("valgame.failpoints")
 
-POINTS = frozenset({"after_commit", "in_transaction", "in_command"})
+POINTS = frozenset({"after_commit", "in_transaction"})
 
 
 class Failpoints:

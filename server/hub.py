@@ -19,6 +19,7 @@ class Hub:
         self.by_player: dict[str, list[Session]] = defaultdict(list)
         self.topics: dict[str, set[Session]] = defaultdict(set)
         self.on_control: Callable[[dict[str, Any]], None] | None = None
+        self.on_behind: Callable[[Session], None] | None = None  # a socket saw a gap in its events: catch it up
 
     def add(self, session: Session) -> None:
         self.sessions[session.id] = session
@@ -56,7 +57,8 @@ class Hub:
     # --- bus listener ------------------------------------------------------------------------------------------
     def deliver_player(self, player_id: str, seq: int, frame: bytes) -> None:
         for session in self.by_player.get(player_id, ()):
-            session.push_event(seq, frame)
+            if not session.push_event(seq, frame) and self.on_behind is not None:
+                self.on_behind(session)
 
     def deliver_topic(self, topic: str, frame: bytes) -> None:
         members = self.topics.get(topic)

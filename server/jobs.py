@@ -95,6 +95,11 @@ async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name:
         await asyncio.sleep(seconds)
 
 
+async def trim_events(store: GameStore, keep_seconds: float) -> int:
+    """Forget logged events older than the replay window (MongoDB's TTL index does it too); return how many."""
+    return await store.trim_events(time.time() - keep_seconds)
+
+
 async def purge_once(store: GameStore, accounts: AccountStore) -> int:
     """Forget idempotency records past their keeping time, and tokens long expired; return how many records."""
     cutoff = time.time() - IDEM_KEEP_SECONDS

@@ -126,6 +126,9 @@ class Metrics:
                               registry=r)
         self.bus_gaps = Counter("valgame_bus_gaps_total", "Times the bus connection was lost and re-established.",
                                 registry=r)
+        self.event_catch_ups = Counter(
+            "valgame_event_catch_ups_total", "Times a socket read missed events back from the event log (a gap in "
+            "what the bus brought, or the periodic check found it behind).", registry=r)
         self.draining = Gauge("valgame_draining", "1 while this node drains.", registry=r)
         self.bus_lag = Gauge("valgame_bus_lag_seconds", "Round trip of a ping to the bus, measured every 5 s.",
                              registry=r)

@@ -17,6 +17,7 @@ from server.auth import Passwords, Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combat_driver import CombatDriver
 from server.commands import CommandContext
+from server.event_log import EventLog
 from server.failpoints import Failpoints
 from server.game.config import GameSettings
 from server.game.energy import energy_now
@@ -27,6 +28,7 @@ from server.names import NameCache
 from server.operations import Operations
 from server.players import Players
 from server.ratelimit import WindowCounter
+from server.session import Session
 from server.settings import Settings
 from server.statecache import StateCache
 from server.storage_watch import watch_storage
@@ -42,15 +44,20 @@ class Node:
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
         self.failpoints = Failpoints(settings.testonly_exit_at)
-        self.storage: Storage = watch_storage(open_storage(settings.storage_url), self.metrics.storage, settings)
+        store = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds)
+        self.storage: Storage = watch_storage(store, self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)
         self.hub.on_control = self._on_control
-        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_size, settings.history_seconds,
+        self.bus: Bus = open_bus(settings.bus, self.id, settings.history_seconds,
                                  presence_seconds=settings.presence_seconds, sockets=self.hub.local_count,
                                  figures=self.figures, on_gap=self.metrics.bus_gaps.inc,
                                  on_recovered=self._bus_recovered)
-        self.players = Players(self.storage, self.bus.events, self.bus.claims, self.bus.leaderboards, self.game,
+        self.event_log = EventLog(self.storage, self.bus.events, settings.history_size, settings.history_seconds,
+                                  self.failpoints.exit_at)
+        self.hub.on_behind = self._catch_up
+        self.players = Players(self.storage, self.bus.events, self.event_log, self.bus.claims, self.bus.leaderboards,
+                               self.game,
                                StateCache(settings.state_cache_size, settings.state_cache_seconds),
                                settings.idem_claim_seconds)
         self.tokens: Tokens | None = None
@@ -62,12 +69,13 @@ class Node:
         self.login_by_address = WindowCounter(settings.login_attempts_per_address, settings.login_window_seconds, keys)
         bus, connected = self.bus, self.hub.connected
         self.combats = CombatDriver(self.players, bus.claims, connected)
-        self.ticker = EnergyTicker(self.players, bus.claims, bus.events, self.game, connected)
+        self.ticker = EnergyTicker(self.players, bus.claims, self.event_log, self.game, connected)
         self.players.on_energy = self.ticker.watch
         self.names = NameCache(self.storage, self.storage)
-        self.ops = Operations(self.id, bus.events, bus.presence, bus.claims, self.names, self.hub)
+        self.ops = Operations(self.id, bus.events, self.event_log, bus.presence, bus.claims, self.names, self.hub)
         self.commands = CommandContext(
             game=self.game, players=self.players, store=self.storage, accounts=self.storage, events=bus.events,
+            event_log=self.event_log,
             chat=bus.chat, leaderboards=bus.leaderboards, names=self.names, topics=self.hub, combats=self.combats,
             ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10, keys),
             max_topics=settings.max_topics_per_socket)
@@ -96,6 +104,8 @@ class Node:
                 ("sweep", self.settings.sweep_interval_seconds, lambda: jobs.sweep_once(store, players)),
                 ("expiry", self.settings.expiry_interval_seconds, lambda: jobs.expire_once(store, players)),
                 ("purge", 3600, lambda: jobs.purge_once(store, store)),
+                ("event-trim", 300, lambda: jobs.trim_events(store, self.settings.history_seconds)),
+                ("event-check", self.settings.event_check_seconds, self._check_events),
                 ("bus-lag", 5, self._measure_bus_lag)):
             self.spawn(jobs.every(seconds, work, name, self.metrics), name)
         backup_job = backup.job(self.settings, self.metrics)
@@ -186,23 +196,29 @@ class Node:
         await self.bus.events.control({"kind": "revoked", "player": player_id, "family": family, "jti": jti})
 
     async def _bus_recovered(self, lost: bool) -> None:
-        """The bus is back after a gap. Each socket gets the events published for it meanwhile from the replay
-        history; a socket whose history is gone (the bus lost its data, or the gap outgrew the history) is closed
-        with 1012, so its client reconnects and, its resume refused, re-reads its state. Leaderboards kept on a bus
-        that lost its data are rebuilt from storage (by one node). Cached states may have missed announcements of
-        changes meanwhile: they are dropped."""
+        """The bus is back after a gap. Cached states may have missed announcements of changes meanwhile: they are
+        dropped. Each socket catches up from the event log on what was published for it meanwhile (nothing a player
+        must see lived only on the bus, so no socket is closed for it). Leaderboards kept on a bus that lost its data
+        are rebuilt from storage (by one node)."""
         self.players.cache.clear()
         if lost and await self.bus.claims.claim_once("rebuild-rankings", 60):
             self.spawn(jobs.rebuild_rankings(self.storage, self.bus.leaderboards), "rebuild-rankings")
-        for session in list(self.hub.sessions.values()):
-            if session.closed:
-                continue
-            missed = None if lost else await self.bus.events.replay(session.player_id, session.last_seq)
-            if missed is None:
-                session.close(CloseCode.DRAINING, "event bus restarted; reconnect")
-                continue
-            for seq, frame in missed:
-                session.push_event(seq, frame)
+        await self._check_events()
+
+    async def _check_events(self) -> None:
+        """Sockets missing events the log holds (a publication this node never got: its publisher died between
+        commit and publish, or the bus dropped it) catch up from the log."""
+        sessions = [session for session in self.hub.sessions.values() if not session.closed]
+        if not sessions:
+            return
+        heads = await self.event_log.heads(list({session.player_id for session in sessions}))
+        for session in sessions:
+            if session.fell_behind(heads[session.player_id]):
+                self._catch_up(session)
+
+    def _catch_up(self, session: Session) -> None:
+        self.metrics.event_catch_ups.inc()
+        self.spawn(self.event_log.catch_up(session), "catch-up")
 
     async def _measure_bus_lag(self) -> None:
         started = time.perf_counter()

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from protocol import CloseCode, ErrorCode, encode_event
 from server.bus import Claims, Events, Presence
+from server.event_log import EventLog
 from server.game.errors import GameError
 from server.names import NameCache
 
@@ -24,10 +25,11 @@ class LocalSockets(Protocol):
 
 
 class Operations:
-    def __init__(self, node_id: str, events: Events, presence: Presence, claims: Claims, names: NameCache,
-                 local: LocalSockets) -> None:
+    def __init__(self, node_id: str, events: Events, event_log: EventLog, presence: Presence, claims: Claims,
+                 names: NameCache, local: LocalSockets) -> None:
         self.node_id = node_id
         self._events = events
+        self._event_log = event_log
         self._presence = presence
         self._claims = claims
         self._names = names
@@ -44,7 +46,7 @@ class Operations:
             if player_id is None:
                 raise GameError(ErrorCode.NOT_FOUND, f"no player named {to}", field="data.to")
             sessions = await self._presence.sessions_of(player_id)
-            await self._events.publish(player_id, [("ops.announcement", data)])
+            await self._event_log.append(player_id, [("ops.announcement", data)])
             return {"delivered": len(sessions), "duplicate": False}
         ack = f"ack:{data['id']}"
         expected = len(await self._presence.nodes())

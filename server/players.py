@@ -1,7 +1,8 @@
 """Applying pure rules to stored players: read, rule, conditional write, then events. The one write path.
 
-A rule is `fn(state, ctx) -> Outcome`. `apply` stores the outcome, its ledger entries, notifications and the
-idempotency record in one atomic commit; on a concurrent change it re-reads and re-applies the rule.
+A rule is `fn(state, ctx) -> Outcome`. `apply` stores the outcome, its ledger entries, notifications, the players'
+events (numbered by the storage's event log) and the idempotency record in one atomic commit; on a concurrent change
+it re-reads and re-applies the rule. The events are published once the commit is durable (server/event_log.py).
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ from persistence import (
     Change,
     Conflict,
     Duplicate,
+    EventWrite,
     GameStore,
     IdemRecord,
     LedgerEntry,
     ListingWrite,
+    LoggedEvent,
     Notification,
     PlayerDoc,
     PlayerWrite,
 )
 from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
+from server.event_log import EventLog
 from server.game.config import GameSettings
 from server.game.errors import GameError
 from server.game.market import MarketMove
@@ -90,10 +94,12 @@ Planner = Callable[[RuleContext], Awaitable[Plan]]
 
 
 class Players:
-    def __init__(self, storage: GameStore, events: Events, claims: Claims, leaderboards: Leaderboards,
-                 settings: GameSettings, cache: StateCache, idem_claim_seconds: int = 10) -> None:
+    def __init__(self, storage: GameStore, events: Events, event_log: EventLog, claims: Claims,
+                 leaderboards: Leaderboards, settings: GameSettings, cache: StateCache,
+                 idem_claim_seconds: int = 10) -> None:
         self.storage = storage
         self.events = events
+        self.event_log = event_log
         self.claims = claims
         self.leaderboards = leaderboards
         self.settings = settings
@@ -161,8 +167,9 @@ class Players:
         ctx = self.context(account.created_at)
         change = Change(account=account)
         applied = self.write_of(PlayerDoc(account.id, account.name, 0, {}), new_player(ctx), change, ctx.now)
-        await self.storage.commit(change)
-        await self.committed(change, [applied], ctx.now)
+        await self.log_events(change, [applied], ctx.now)
+        logged = await self.storage.commit(change)
+        await self.committed(change, [applied], ctx.now, logged)
 
     async def apply(self, player_id: str, rule: Rule, idem: Idem | None = None) -> Reply:
         """Apply a rule to one player's state."""
@@ -235,8 +242,9 @@ class Players:
                 return self._replay(earlier, idem)
             if idem is not None:
                 planned.change.idem = IdemRecord(player_id, idem.key, idem.command, planned.reply, ctx.now)
+            await self.log_events(planned.change, planned.applied, ctx.now)
             try:
-                await self.storage.commit(planned.change)
+                logged = await self.storage.commit(planned.change)
             except Conflict:
                 for write in planned.change.players:
                     self.cache.drop(write.id)  # it may have planned from a stale entry
@@ -245,7 +253,7 @@ class Players:
                 if idem is None:
                     raise
                 continue  # a twin of this command committed first: the next pass replays its reply
-            await self.committed(planned.change, planned.applied, ctx.now)
+            await self.committed(planned.change, planned.applied, ctx.now, logged)
             for topic, event_type, data in planned.broadcasts:
                 await self.events.broadcast(topic, event_type, data)
             return Reply(planned.reply)
@@ -257,9 +265,21 @@ class Players:
             raise GameError(ErrorCode.CONFLICT, f"idem key was used for {record.type}", field="idem")
         return Reply(record.reply, replayed=True)
 
-    async def committed(self, change: Change, applied: list[Applied], now: float) -> None:
-        """A change is durable: cache the states it wrote, tell every node their versions, then push the events
-        (in that order, so a client reacting to an event reads the new state on any node)."""
+    async def log_events(self, change: Change, applied: list[Applied], now: float) -> None:
+        """Put each player's events into the change, so the commit logs (and numbers) them with what caused them."""
+        change.at = now
+        for item in applied:
+            change.events.extend(EventWrite(item.player_id, kind, data) for kind, data in item.outcome.events)
+            if item.notifications:
+                unread = await self.storage.unread_count(item.player_id) + len(item.notifications)
+                change.events.extend(
+                    EventWrite(item.player_id, "notification.new",
+                               {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at, "unread": unread})
+                    for n in item.notifications)
+
+    async def committed(self, change: Change, applied: list[Applied], now: float, logged: list[LoggedEvent]) -> None:
+        """A change is durable: cache the states it wrote, tell every node their versions, publish its events (in
+        that order, so a client reacting to an event reads the new state on any node), keep the rankings current."""
         states = {item.player_id: item.outcome.state for item in applied}  # write_of made one per player write
         versions: dict[str, int] = {}
         for write in change.players:
@@ -267,18 +287,8 @@ class Players:
             self.cache.put(PlayerDoc(write.id, write.name, version, write.state), states[write.id])
         if versions:
             await self.events.control({"kind": "players_changed", "versions": versions})
-        await self.after_commit(applied, now)
-
-    async def after_commit(self, applied: list[Applied], now: float) -> None:
-        """Push the events and keep the rankings current, once the change is durable."""
+        self.event_log.publish(logged)
         for item in applied:
-            events = list(item.outcome.events)
-            if item.notifications:
-                unread = await self.storage.unread_count(item.player_id)
-                events.extend(("notification.new", {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at,
-                                                    "unread": unread}) for n in item.notifications)
-            if events:
-                await self.events.publish(item.player_id, events)
             if self.on_energy is not None:
                 for kind, data in item.outcome.events:
                     if kind == "energy.updated":

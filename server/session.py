@@ -101,10 +101,37 @@ class _Rest:
 
 
 class Session:
-    __slots__ = ("__weakref__", "_abort", "_close_reason", "_deadline_timer", "_held", "_max_bytes", "_max_frames",
-                 "_metrics", "_out", "_out_bytes", "_progress_at", "_refusals", "_started", "_write_deadline",
-                 "_writer", "accepting", "bucket", "close_code", "credentials", "id", "idle", "last_seq", "name",
-                 "opened_at", "player_id", "role", "send_asgi", "topics")
+    __slots__ = (
+        "__weakref__",
+        "_abort",
+        "_behind",
+        "_close_reason",
+        "_deadline_timer",
+        "_max_bytes",
+        "_max_frames",
+        "_metrics",
+        "_out",
+        "_out_bytes",
+        "_progress_at",
+        "_refusals",
+        "_seen",
+        "_started",
+        "_write_deadline",
+        "_writer",
+        "accepting",
+        "bucket",
+        "close_code",
+        "credentials",
+        "id",
+        "idle",
+        "last_seq",
+        "name",
+        "opened_at",
+        "player_id",
+        "role",
+        "send_asgi",
+        "topics",
+    )
 
     def __init__(
         self,
@@ -143,7 +170,10 @@ class Session:
         self._metrics = metrics
         self._out: deque[str] = deque()
         self._out_bytes = 0
-        self._held: list[tuple[int, bytes]] | None = []  # events held back until the auth reply (and replay) is out
+        # Until the auth reply is out, and while events are read back from the log to fill a gap, events from the
+        # bus are not sent: only the highest seq seen is noted, and the catch-up goes on until it has that one.
+        self._behind = True
+        self._seen = 0
         self._started = False  # nothing goes out before `start_writer`
         self._writer: asyncio.Task[None] | None = None  # only while the transport pushes back, or to close
         self._write_deadline = write_deadline
@@ -236,23 +266,57 @@ class Session:
             return
         self._spawn_writer(_Rest(coro, yielded))
 
-    def push_event(self, seq: int, frame: bytes) -> None:
-        """A personal event: delivered once, in seq order, after the auth reply and any replay."""
-        if self._held is not None:
-            self._held.append((seq, frame))
-            return
+    def push_event(self, seq: int, frame: bytes) -> bool:
+        """A personal event from the bus: sent once, in seq order. False when it shows a gap (an event between the
+        last one sent and this one has not come): the session is then behind, and the caller has the missing events
+        read from the log (server/event_log.py `catch_up`), which covers this one too."""
+        if self._behind:
+            self._seen = max(self._seen, seq)
+            return True
         if seq <= self.last_seq:
-            return
+            return True  # a duplicate (the log's copy went out first)
+        if seq > self.last_seq + 1:
+            self._behind, self._seen = True, seq
+            return False
+        self._send_event(seq, frame)
+        return True
+
+    def fell_behind(self, head: int) -> bool:
+        """The log holds events up to `head`: True when this session is missing some and was not already catching
+        up (the caller starts a catch-up)."""
+        if self._behind:
+            self._seen = max(self._seen, head)
+            return False
+        if head <= self.last_seq:
+            return False
+        self._behind, self._seen = True, head
+        return True
+
+    def start_from(self, last_seq: int, head: int) -> None:
+        """The auth reply told the client its last seq; the log holds events up to `head`: the catch-up that follows
+        sends what came after the one, up to the other at least."""
+        self.last_seq = last_seq
+        self._seen = max(self._seen, head)
+
+    def caught_up(self, frames: list[tuple[int, bytes]], complete: bool) -> bool:
+        """Send events read from the log (in order, from `last_seq + 1`; `complete` when the log holds none after
+        them). True when nothing known is still missing: the session takes events from the bus again."""
+        for seq, frame in frames:
+            if seq == self.last_seq + 1:
+                self._send_event(seq, frame)
+        if complete and self._seen <= self.last_seq:
+            self._behind = False
+            return True
+        return False
+
+    def lost_events(self) -> None:
+        """Events it misses are gone from the log (or never were): the client must reconnect and re-read."""
+        self.close(CloseCode.DRAINING, "missed events; reconnect")
+
+    def _send_event(self, seq: int, frame: bytes) -> None:
         self.last_seq = seq
         self._metrics.events.inc()
         self.send(frame)
-
-    def release_events(self, replayed: list[tuple[int, bytes]], last_seq: int) -> None:
-        """Send replayed events, then those that arrived meanwhile, skipping any already covered."""
-        held, self._held = self._held or [], None
-        self.last_seq = last_seq
-        for seq, frame in [*replayed, *sorted(held, key=lambda item: item[0])]:
-            self.push_event(seq, frame)
 
     def close(self, code: int, reason: str = "", *, flush: bool = True, abort_if_blocked: bool = False) -> None:
         """Close after the queued frames (flush) or at once, dropping them (a too-slow client). With

@@ -98,9 +98,13 @@ class Settings:
     presence_seconds: float = setting(
         30.0, "A node that stops heartbeating drops out of presence after this long (its players with it).")
     history_size: int = setting(
-        500, "Events kept per player for replay after a reconnect.")
+        500, "Most events a `resume` replays; a client further behind is told `resumed: false` and re-reads.")
     history_seconds: int = setting(
-        900, "Age beyond which events are no longer replayed.")
+        900, "The replay window: a `resume` replays events up to this old, and the event log keeps each event at "
+             "least this long (trimmed in the background after it).")
+    event_check_seconds: float = setting(
+        5.0, "How often a node compares its sockets' last event with the event log, so an event whose publication "
+             "was lost (a node killed between commit and publish) still arrives, this much later at worst.")
     idem_claim_seconds: int = setting(
         10, "Longest a keyed command holds its key against twins (a retry elsewhere waits for it, then replays).")
     state_cache_size: int = setting(

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.auth import AuthError, Claims
+from server.bus import BusUnavailable
 from server.dispatch import dispatch
 from server.edge import abort_of
 from server.node import Node
@@ -106,6 +107,9 @@ async def _serve(node: Node, receive: Receive, send: Send, abort: Callable[[], N
     try:
         await _open_session(node, session, frame_id, data)
         await _read_loop(node, session, receive)
+    except BusUnavailable:
+        session.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
+        await session.wait_closed(1.0)
     except Exception:
         log.exception("socket failed", extra={"player": session.player_id})
         session.close(CloseCode.INTERNAL_ERROR, "internal error")
@@ -118,11 +122,12 @@ async def _serve(node: Node, receive: Receive, send: Send, abort: Callable[[], N
 
 
 async def _open_session(node: Node, session: Session, frame_id: object, data: dict) -> None:
-    """Register presence, enforce the session cap, answer `auth`, replay what the client missed."""
-    bus = node.bus
+    """Register presence, enforce the session cap, answer `auth`, then send from the event log what the client
+    missed (a resume) or what happened while it was being opened."""
+    bus, event_log = node.bus, node.event_log
     await bus.presence.attach(session.player_id, session.id)
     await _enforce_session_cap(node, session.player_id)
-    last_seq = await bus.events.last_seq(session.player_id)
+    head = await event_log.head(session.player_id)
     reply = {
         "player": await player_summary(node.players, node.storage, node.storage, node.game, session.player_id),
         "session": session.id,
@@ -130,18 +135,18 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
         "protocol": PROTOCOL_VERSION,
         "server_time": time.time(),
     }
-    replayed: list[tuple[int, bytes]] = []
+    last_seq = head
     resume = data.get("resume")
     if resume is not None:
         owner = await bus.presence.session_owner(resume["session"])
-        events = await bus.events.replay(session.player_id, resume["seq"]) if owner == session.player_id else None
-        reply["resumed"] = events is not None
-        if events is not None:
-            replayed = events
+        resumed = owner == session.player_id and await event_log.can_resume(session.player_id, resume["seq"], head)
+        reply["resumed"] = resumed
+        if resumed:
             last_seq = resume["seq"]
     reply["seq"] = last_seq
     session.send(encode_reply(frame_id if isinstance(frame_id, (str, int)) else None, "auth", reply))
-    session.release_events(replayed, last_seq)
+    session.start_from(last_seq, head)
+    await event_log.catch_up(session)
     _, state = await node.players.load(session.player_id)
     node.session_opened(session.player_id, state)
 

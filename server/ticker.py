@@ -1,7 +1,7 @@
 """Energy regeneration pushes: one timer for every connected player of this node, not one per player.
 
 A heap holds (due time, player). Each entry is checked against the player's expected next tick, so entries made
-stale by a spend are dropped when popped. When a tick comes, one node (claim_once) pushes `energy.updated`.
+stale by a spend are dropped when popped. When a tick comes, one node (claim_once) logs and pushes `energy.updated`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from server.bus import Claims, Events
+from server.bus import Claims
+from server.event_log import EventLog
 from server.game.config import GameSettings
 from server.game.energy import energy_view
 from server.players import Players
@@ -21,11 +22,11 @@ log = logging.getLogger("valgame.ticker")
 
 
 class EnergyTicker:
-    def __init__(self, players: Players, claims: Claims, events: Events, game: GameSettings,
+    def __init__(self, players: Players, claims: Claims, event_log: EventLog, game: GameSettings,
                  connected: Callable[[str], bool]) -> None:
         self._players = players
         self._claims = claims
-        self._events = events
+        self._event_log = event_log
         self._game = game
         self._connected = connected  # whether a player has a socket on this node
         self._heap: list[tuple[float, str]] = []
@@ -72,5 +73,5 @@ class EnergyTicker:
         _, state = await self._players.load(player_id)
         view = energy_view(state, self._game, max(time.time(), due_at))
         if await self._claims.claim_once(f"energy:{player_id}:{due_at}", 3600):
-            await self._events.publish(player_id, [("energy.updated", view)])
+            await self._event_log.append(player_id, [("energy.updated", view)])
         self.watch(player_id, view["next_at"])

@@ -23,6 +23,7 @@ const shardKeys = {
   players: { _id: "hashed" },
   ledger: { player_id: "hashed", _id: 1 },
   notifications: { player_id: "hashed", _id: 1 },
+  events: { player_id: "hashed", seq: 1 }, // the unique index { player_id: 1, seq: 1 } has the key's fields as prefix
   idem: { player_id: "hashed", key: 1 }, // the unique index { player_id: 1, key: 1 } has the key's fields as prefix
   listings: { _id: "hashed" },
   accounts: { _id: "hashed" },

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from server.bus.port import Bus, BusListener, ChatHistory, Claims, Events, Leaderboards, Presence
+from server.bus.port import Bus, BusListener, BusUnavailable, ChatHistory, Claims, Events, Leaderboards, Presence
 
-__all__ = ["Bus", "BusListener", "ChatHistory", "Claims", "Events", "Leaderboards", "Presence", "open_bus"]
+__all__ = ["Bus", "BusListener", "BusUnavailable", "ChatHistory", "Claims", "Events", "Leaderboards", "Presence",
+           "open_bus"]
 
 
-def open_bus(url: str, node_id: str, history_size: int, history_seconds: float, *,
+def open_bus(url: str, node_id: str, history_seconds: float, *,
              presence_seconds: float = 30,
              sockets: Callable[[], int] = lambda: 0,
              figures: Callable[[], dict[str, Any]] = dict,
@@ -18,16 +19,17 @@ def open_bus(url: str, node_id: str, history_size: int, history_seconds: float, 
              on_recovered: Callable[[bool], Awaitable[None]] | None = None) -> Bus:
     """Build the adapter a bus URL names: `memory://` or `redis://host:port/db`.
 
-    `sockets` and `figures` are what the node reports with its heartbeats. `on_gap` is called when the connection
-    is lost; `on_recovered` is awaited when it is back, before any new delivery, with whether the bus lost its data
-    meanwhile (replay history, presence, seqs), e.g. an empty restarted Redis."""
+    `history_seconds` is how long a closed session can be resumed. `sockets` and `figures` are what the node
+    reports with its heartbeats. `on_gap` is called when the connection is lost; `on_recovered` is awaited when it
+    is back, before any new delivery, with whether the bus lost its data meanwhile (presence, claims, rankings),
+    e.g. an empty restarted Redis."""
     if url.startswith("memory:"):
         from server.bus.memory import open_memory_bus
 
-        return open_memory_bus(node_id, history_size, history_seconds, sockets, figures)
+        return open_memory_bus(node_id, history_seconds, sockets, figures)
     if url.startswith(("redis://", "rediss://")):
         from server.bus.redis import open_redis_bus
 
-        return open_redis_bus(url, node_id, history_size, history_seconds, presence_seconds, sockets, figures,
+        return open_redis_bus(url, node_id, history_seconds, presence_seconds, sockets, figures,
                               on_gap, on_recovered)
     raise ValueError(f"unknown bus URL scheme: {url.split(':', 1)[0]}")

@@ -1,8 +1,8 @@
 """The bus ports: what a node needs from the event bus, one narrow protocol per concern.
 
-- `Events`: per-player events (numbered `seq`, kept for replay, routed to the nodes holding the player's sockets),
-  broadcast topics (market feed, global chat, rankings, announcements: to every node, encoded once) and control
-  messages between nodes.
+- `Events`: per-player events (numbered and kept by the storage's event log, routed here to the nodes holding the
+  player's sockets), broadcast topics (market feed, global chat, rankings, announcements: to every node, encoded
+  once) and control messages between nodes.
 - `Presence`: which sessions of a player are open on which node, and which nodes are alive (heartbeats).
 - `Claims`: short-lived exclusive keys (one node resolves a timed round, pushes an energy tick, runs a keyed
   command) and shared counters (nodes acknowledge a broadcast).
@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+
+class BusUnavailable(Exception):
+    """The bus cannot be reached now (raised where a caller must not go ahead without it: registering a socket)."""
 
 
 class BusListener(Protocol):
@@ -41,15 +45,10 @@ class Link(Protocol):
 
 
 class Events(Protocol):
-    async def publish(self, player_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """Give each event the player's next seq, keep it for replay and deliver it where the player is."""
+    def publish(self, player_id: str, frames: list[tuple[int, bytes]]) -> None:
+        """Deliver a player's numbered events (seq, encoded frame) where the player has sockets, in order, without
+        waiting: they are already in the storage's event log, so this is a fast path a node may miss."""
         ...
-
-    async def replay(self, player_id: str, after_seq: int) -> list[tuple[int, bytes]] | None:
-        """Events after `after_seq` in order, or None when they can no longer all be replayed."""
-        ...
-
-    async def last_seq(self, player_id: str) -> int: ...
 
     async def broadcast(self, topic: str, event_type: str, data: dict[str, Any]) -> None: ...
 

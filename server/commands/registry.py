@@ -12,6 +12,7 @@ from persistence import AccountStore, GameStore
 from protocol import COMMANDS, Frame
 from server.bus import ChatHistory, Events, Leaderboards
 from server.combat_driver import CombatDriver
+from server.event_log import EventLog
 from server.game.config import GameSettings
 from server.hub import Hub
 from server.names import NameCache
@@ -30,6 +31,7 @@ class CommandContext:
     store: GameStore
     accounts: AccountStore
     events: Events
+    event_log: EventLog  # a player's personal events that no other change causes (a whisper)
     chat: ChatHistory
     leaderboards: Leaderboards
     names: NameCache

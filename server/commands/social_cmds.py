@@ -38,7 +38,7 @@ async def chat_whisper(call: Call) -> dict[str, Any]:
     _chat_admit(call)
     message = {"id": make_id("m"), "from": call.session.name, "player": call.player_id, "to": call.data["to"],
                "text": call.data["text"], "at": call.now, "channel": "whisper"}
-    await call.ctx.events.publish(target, [("chat.message", message)])
+    await call.ctx.event_log.append(target, [("chat.message", message)], call.now)
     return {"id": message["id"], "at": message["at"]}
 
 

@@ -25,6 +25,7 @@ import pytest
 from tests.support.client import Client, register, unique_name
 from tests.support.economy import quick_login
 from tests.support.game import MANY_COMMANDS, inventory
+from tests.support.mongo import MongoProcess
 from tests.support.redis import RedisProcess
 from tests.support.servers import REPO, ServerProcess
 from tests.support.wire import eventually, sample, scrape
@@ -160,6 +161,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     shared = start_cluster(tmp_path_factory.mktemp("cluster"), 3, presence_seconds=6, **MANY_COMMANDS)
     yield shared
     stop_cluster(shared)
+
+
+@pytest.fixture
+def mongo(tmp_path: Path) -> Iterator[MongoProcess]:
+    """A MongoDB-wire server (secantusd) of the test's own."""
+    server = MongoProcess(tmp_path / "mongo").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

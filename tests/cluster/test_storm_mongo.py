@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,13 +71,6 @@ def mongo_snapshot(url: str) -> Snapshot:
     finally:
         client.close()
     return Snapshot(players, ledger, listings, notes)
-
-
-@pytest.fixture
-def mongo(tmp_path: Path) -> Any:
-    server = MongoProcess(tmp_path / "mongo").start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.timeout(400)  # a loaded machine slows the storm down; its own deadline below is what should fire

@@ -119,7 +119,7 @@ async def open_test_bus(request: pytest.FixtureRequest) -> AsyncIterator[OpenBus
     started: list[Bus] = []
 
     async def start(node_id: str = "n1", **options: Any) -> tuple[Bus, Recorder]:
-        bus = open_bus(url, node_id, 100, 60, **options)
+        bus = open_bus(url, node_id, 60, **options)
         recorder = Recorder()
         await bus.start(recorder)
         started.append(bus)

@@ -17,6 +17,7 @@ from persistence import Account, Change
 from persistence.port import Storage
 from protocol import ErrorCode
 from server.bus import Bus, open_bus
+from server.event_log import EventLog
 from server.game.config import GameSettings
 from server.game.errors import GameError
 from server.game.outcome import Outcome, RuleContext
@@ -39,12 +40,13 @@ async def nodes(request: pytest.FixtureRequest, make_storage: Callable[[], Stora
 
     async def node(name: str) -> Players:
         url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-        storage, bus = make_storage(), open_bus(url, name, 100, 60)
+        storage, bus = make_storage(), open_bus(url, name, 60)
         await storage.open()
         await bus.start(Hub(Metrics()))
         opened.append((storage, bus))
-        return Players(storage, bus.events, bus.claims, bus.leaderboards, GameSettings(), StateCache(100, 30),
-                       CLAIM_SECONDS)
+        event_log = EventLog(storage, bus.events, replay_limit=100, replay_seconds=60)
+        return Players(storage, bus.events, event_log, bus.claims, bus.leaderboards, GameSettings(),
+                       StateCache(100, 30), CLAIM_SECONDS)
 
     first = await node("n1")
     yield (first, first) if request.param == "memory" else (first, await node("n2"))

@@ -17,6 +17,7 @@ from persistence.mongo import MongoStorage
 from persistence.port import (
     Account,
     Change,
+    EventWrite,
     IdemRecord,
     LedgerEntry,
     ListingWrite,
@@ -27,6 +28,7 @@ from persistence.port import (
 
 # collection -> the field that must hold the shard key's value (the owner's id or the document's own id)
 SHARD_FIELD = {"players": "_id", "ledger": "player_id", "notifications": "player_id", "idem": "player_id",
+               "events": "player_id",
                "listings": "_id", "accounts": "_id", "names": "_id", "refresh_tokens": "_id", "revoked_jti": "_id"}
 CRUD = {"find", "insert", "update", "delete", "findAndModify", "aggregate", "count", "distinct"}
 
@@ -82,8 +84,10 @@ def assert_targeted(commands: list[dict[str, Any]], owners: dict[str, set[str]])
         assert field is not None, f"unexpected collection on a hot path: {collection} ({command})"
         for doc in docs:
             value = doc.get(field)
-            assert isinstance(value, str), f"{name} on {collection} without an equality on {field}: {doc}"
-            assert value in owners[collection], f"{name} on {collection} routed by {value!r}: {doc}"
+            values = value["$in"] if isinstance(value, dict) and set(value) == {"$in"} else [value]
+            for one in values:  # an equality, or `$in` a few owners (mongos targets the shards holding them)
+                assert isinstance(one, str), f"{name} on {collection} without an equality on {field}: {doc}"
+                assert one in owners[collection], f"{name} on {collection} routed by {one!r}: {doc}"
     return seen
 
 
@@ -116,7 +120,11 @@ async def test_player_hot_paths_carry_the_owner(recorded: tuple[MongoStorage, Re
         players=[PlayerWrite("p1", "Alice", 1, {"val": 90})],
         ledger=[LedgerEntry("p1", "VAL", -10, "buy", "x", 2.0)],
         notifications=[Notification("n1", "p1", "energy.full", {"energy": 10}, 2.0)],
-        idem=IdemRecord("p1", "k1", "shop.buy", {"ok": True}, 2.0)))
+        idem=IdemRecord("p1", "k1", "shop.buy", {"ok": True}, 2.0),
+        events=[EventWrite("p1", "energy.updated", {"energy": 9}), EventWrite("p2", "chat.message", {"t": "hi"})],
+        at=2.0))
+    await storage.events_after("p1", 0, 10)
+    await storage.event_heads(["p1", "p2"])
     await storage.get_idem("p1", "k1")
     await storage.get_idem("p1", "k2")
     await storage.notifications("p1", 20)
@@ -134,14 +142,15 @@ async def test_player_hot_paths_carry_the_owner(recorded: tuple[MongoStorage, Re
     await storage.access_token_revoked("j1")
 
     seen = assert_targeted(recorder.commands, {
-        "players": {"p1", "p2"}, "ledger": {"p1"}, "notifications": {"p1"}, "idem": {"p1"},
+        "players": {"p1", "p2"}, "ledger": {"p1"}, "notifications": {"p1"}, "idem": {"p1"}, "events": {"p1", "p2"},
         "accounts": {"p1"}, "names": {"account:Alice", "email:alice@example.test", "player:Alice", "player:Bob"},
         "refresh_tokens": {"h1"}, "revoked_jti": {"j1"}, "listings": set()})
-    assert {("insert", "players"), ("find", "players"), ("update", "players"), ("insert", "ledger"),
+    assert {("insert", "players"), ("find", "players"), ("insert", "ledger"),
             ("find", "ledger"), ("insert", "idem"), ("find", "idem"), ("insert", "notifications"),
             ("find", "notifications"), ("update", "notifications"), ("aggregate", "notifications"),
             ("insert", "names"), ("find", "names"), ("insert", "accounts"), ("find", "accounts"),
-            ("findAndModify", "refresh_tokens"), ("update", "revoked_jti"), ("find", "revoked_jti")} <= seen
+            ("findAndModify", "refresh_tokens"), ("update", "revoked_jti"), ("find", "revoked_jti"),
+            ("findAndModify", "players"), ("insert", "events"), ("find", "events")} <= seen
 
 
 async def test_listing_hot_paths_carry_the_listing_id(recorded: tuple[MongoStorage, Recorder]) -> None:
@@ -165,7 +174,8 @@ async def test_listing_hot_paths_carry_the_listing_id(recorded: tuple[MongoStora
 
     seen = assert_targeted(recorder.commands, {
         "players": {"p1", "p2"}, "ledger": {"p1", "p2"}, "notifications": {"p1"}, "idem": {"p2"},
-        "listings": {"L1"}, "accounts": set(), "names": set(), "refresh_tokens": set(), "revoked_jti": set()})
+        "listings": {"L1"}, "accounts": set(), "names": set(), "refresh_tokens": set(), "revoked_jti": set(),
+        "events": set()})
     assert {("insert", "listings"), ("find", "listings"), ("update", "listings"), ("update", "players"),
             ("insert", "ledger"), ("insert", "idem"), ("insert", "notifications")} <= seen
 

@@ -18,8 +18,10 @@ from persistence.port import (
     Change,
     Conflict,
     Duplicate,
+    EventWrite,
     ListingQuery,
     ListingWrite,
+    LoggedEvent,
     PlayerWrite,
     Storage,
 )
@@ -159,6 +161,76 @@ async def test_concurrent_commits_on_one_version_exactly_one_wins(storage: Stora
     assert await storage.ledger_for("p1", 50) == [entry("p1", winner, 10.0 + winner, ref=f"r{winner}")]
     assert [n.id for n in await storage.notifications("p1", 50)] == [f"n{winner}"]
     assert [i for i in range(20) if await storage.get_idem("p1", f"k{i}") is not None] == [winner]
+
+
+# --- the per-player event log --------------------------------------------------------------------------------------
+
+
+async def test_events_are_numbered_per_player_by_the_commit(storage: Storage) -> None:
+    await add_player(storage, "p1", "Alice")
+    await add_player(storage, "p2", "Bob")
+    assert await storage.event_heads(["p1", "p2", "nobody"]) == {"p1": 0, "p2": 0, "nobody": 0}
+    # A trade-like change: p1 written with two events, p2 only told (as a whisper's recipient is).
+    logged = await storage.commit(Change(
+        players=[PlayerWrite("p1", "Alice", 1, state(val=5))],
+        events=[EventWrite("p1", "a", {"n": 1}), EventWrite("p2", "b", {"n": 2}), EventWrite("p1", "c", {"n": 3})],
+        at=10.0))
+    assert logged == [LoggedEvent("p1", 1, "a", {"n": 1}, 10.0), LoggedEvent("p2", 1, "b", {"n": 2}, 10.0),
+                      LoggedEvent("p1", 2, "c", {"n": 3}, 10.0)]
+    # Events alone (an energy tick) continue the numbering; a new player's first commit starts it.
+    assert await storage.commit(Change(events=[EventWrite("p1", "d", {})], at=11.0)) == [
+        LoggedEvent("p1", 3, "d", {}, 11.0)]
+    created = await storage.commit(Change(players=[PlayerWrite("p3", "Cid", None, state())],
+                                          events=[EventWrite("p3", "hello", {"x": [1, "y"]})], at=12.0))
+    assert created == [LoggedEvent("p3", 1, "hello", {"x": [1, "y"]}, 12.0)]
+    assert await storage.event_heads(["p1", "p2", "p3"]) == {"p1": 3, "p2": 1, "p3": 1}
+    assert await storage.events_after("p1", 0, 10) == [logged[0], logged[2], LoggedEvent("p1", 3, "d", {}, 11.0)]
+    assert await storage.events_after("p1", 1, 1) == [logged[2]]
+    assert await storage.events_after("p1", 3, 10) == []
+    loaded = await storage.load_player("p1")
+    assert loaded is not None and loaded.version == 2  # events move the head, not the state's version
+
+
+async def test_a_refused_commit_logs_no_event_and_moves_no_head(storage: Storage) -> None:
+    await add_player(storage, "p1", "Alice")
+    await add_player(storage, "p2", "Bob")
+    with pytest.raises(Conflict):
+        await storage.commit(Change(players=[PlayerWrite("p1", "Alice", 7, state())],
+                                    events=[EventWrite("p1", "a", {}), EventWrite("p2", "b", {})], at=1.0))
+    with pytest.raises(Duplicate):
+        await storage.commit(Change(players=[PlayerWrite("p2", "Bob", None, state())],
+                                    events=[EventWrite("p1", "a", {})], at=1.0))
+    with pytest.raises(Conflict):  # events for a player that does not exist
+        await storage.commit(Change(events=[EventWrite("p1", "a", {}), EventWrite("ghost", "b", {})], at=1.0))
+    assert await storage.event_heads(["p1", "p2"]) == {"p1": 0, "p2": 0}
+    assert await storage.events_after("p1", 0, 10) == []
+    assert await storage.events_after("p2", 0, 10) == []
+
+
+async def test_concurrent_appends_to_one_log_get_distinct_seqs(storage: Storage) -> None:
+    """Whispers from many senders to one player at once: every one logged, numbered 1..n with no gap."""
+    await add_player(storage, "p1", "Alice")
+
+    async def whisper(i: int) -> list[LoggedEvent]:
+        return await storage.commit(Change(events=[EventWrite("p1", "chat.message", {"i": i})], at=float(i)))
+
+    results = await asyncio.gather(*(whisper(i) for i in range(20)))
+    assert sorted(r[0].seq for r in results) == list(range(1, 21))
+    logged = await storage.events_after("p1", 0, 100)
+    assert [e.seq for e in logged] == list(range(1, 21))
+    assert sorted(e.data["i"] for e in logged) == list(range(20))
+
+
+async def test_trim_events_forgets_old_events_but_not_the_head(storage: Storage) -> None:
+    await add_player(storage, "p1", "Alice")
+    for at in (1.0, 2.0, 3.0):
+        await storage.commit(Change(events=[EventWrite("p1", "tick", {"at": at})], at=at))
+    assert await storage.trim_events(2.5) == 2
+    assert [e.seq for e in await storage.events_after("p1", 0, 10)] == [3]
+    assert await storage.trim_events(10.0) == 1
+    assert await storage.event_heads(["p1"]) == {"p1": 3}
+    assert await storage.commit(Change(events=[EventWrite("p1", "tick", {})], at=11.0)) == [
+        LoggedEvent("p1", 4, "tick", {}, 11.0)]
 
 
 async def test_players_due(storage: Storage) -> None:

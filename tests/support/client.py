@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import httpx
+import orjson
 
 from valgame_client import http as sdk_http
 from valgame_client.aio import AsyncClient
@@ -25,6 +26,17 @@ class Client(AsyncClient):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
         self.replies: list[dict[str, Any]] = []
+        # the seq of every personal event as it came off the wire, duplicates included (the SDK drops those)
+        self.wire_seqs: list[int] = []
+        receive = self.core.receive
+
+        def receive_and_note(raw: str | bytes) -> list[Any]:
+            frame = orjson.loads(raw) if raw[:1] in ("{", b"{") else None
+            if isinstance(frame, dict) and "ok" not in frame and isinstance(frame.get("seq"), int):
+                self.wire_seqs.append(frame["seq"])
+            return receive(raw)
+
+        self.core.receive = receive_and_note  # type: ignore[method-assign]
 
     # The tests' constructors: `Client.connect(url)` for a bare socket, `Client.open(url, token)` for an
     # authenticated one (they shadow the SDK's instance `connect`, which a test client has no use for).
@@ -53,6 +65,12 @@ class Client(AsyncClient):
         reply = await self.request(type, data, **kwargs)
         assert not reply["ok"], f"expected an error, got {reply}"
         return reply["error"]
+
+
+def assert_no_gap(client: Client, after: int) -> None:
+    """Every personal event the socket got came once, in seq order, starting right after seq `after`."""
+    assert client.wire_seqs == list(range(after + 1, after + 1 + len(client.wire_seqs))), client.wire_seqs
+    assert not client.resyncs, client.resyncs
 
 
 async def register(http: str, name: str, password: str = "correct horse battery") -> dict[str, Any]:

@@ -48,6 +48,12 @@ class RedisProcess:
             self.proc.terminate()
             self.proc.wait(10)
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, connections cut."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def restart(self) -> None:
         """Stop and start again on the same port (an empty server: nothing is persisted)."""
         self.stop()

@@ -1,7 +1,7 @@
 """The in-process bus adapter: a single node's events, presence, claims, rankings and chat history, all in memory.
 
-Nothing here survives a restart; after one a resume answers `resumed: false` and rankings are rebuilt from
-storage at start.
+Nothing here survives a restart: rankings are rebuilt from storage at start (a player's events live in the
+storage's event log, so a resume after a restart still replays them).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from server.bus.memory.presence import MemoryPresence
 from server.bus.port import Bus
 
 
-def open_memory_bus(node_id: str, history_size: int = 500, history_seconds: float = 900,
+def open_memory_bus(node_id: str, history_seconds: float = 900,
                     sockets: Callable[[], int] = lambda: 0,
                     figures: Callable[[], dict[str, Any]] = dict) -> Bus:
     link = MemoryLink(node_id)
     presence = MemoryPresence(node_id, history_seconds, sockets, figures)
-    return Bus(link=link, events=MemoryEvents(link, presence, history_size, history_seconds), presence=presence,
+    return Bus(link=link, events=MemoryEvents(link, presence), presence=presence,
                claims=MemoryClaims(), leaderboards=MemoryLeaderboards(), chat=MemoryChatHistory())

@@ -1,9 +1,8 @@
-"""In-process events: per-player seqs and replay history, topics and control messages, delivered to this node."""
+"""In-process events: per-player events (numbered by the storage's event log), topics and control messages,
+delivered to this node."""
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 from protocol import encode_event
@@ -12,49 +11,16 @@ from server.bus.memory.presence import MemoryPresence
 
 
 class MemoryEvents:
-    def __init__(self, link: MemoryLink, presence: MemoryPresence, history_size: int = 500,
-                 history_seconds: float = 900) -> None:
+    def __init__(self, link: MemoryLink, presence: MemoryPresence) -> None:
         self._link = link
         self._presence = presence  # a player's events are delivered only while they have a socket here
-        self.history_size = history_size
-        self.history_seconds = history_seconds
-        self._seq: dict[str, int] = defaultdict(int)
-        self._history: dict[str, deque[tuple[int, float, bytes]]] = {}
 
-    async def publish(self, player_id: str, events: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        now = time.time()
-        history = self._history.get(player_id)
-        if history is None:
-            history = self._history[player_id] = deque(maxlen=self.history_size)
-        seqs = []
+    def publish(self, player_id: str, frames: list[tuple[int, bytes]]) -> None:
         listener = self._link.listener
-        for event_type, data in events:
-            self._seq[player_id] += 1
-            seq = self._seq[player_id]
-            frame = encode_event(event_type, data, seq=seq)
-            history.append((seq, now, frame))
-            seqs.append(seq)
-            if listener is not None and self._presence.is_present(player_id):
-                listener.deliver_player(player_id, seq, frame)
-        return seqs
-
-    async def replay(self, player_id: str, after_seq: int) -> list[tuple[int, bytes]] | None:
-        last = self._seq.get(player_id, 0)
-        if after_seq > last:
-            return None  # the client saw events this node never issued: history was lost
-        if after_seq == last:
-            return []
-        history = self._history.get(player_id)
-        oldest_allowed = time.time() - self.history_seconds
-        if not history or history[0][0] > after_seq + 1:
-            return None
-        kept = [(seq, frame) for seq, at, frame in history if seq > after_seq]
-        if any(at < oldest_allowed for seq, at, _ in history if seq == after_seq + 1):
-            return None
-        return kept
-
-    async def last_seq(self, player_id: str) -> int:
-        return self._seq.get(player_id, 0)
+        if listener is None or not self._presence.is_present(player_id):
+            return
+        for seq, frame in frames:
+            listener.deliver_player(player_id, seq, frame)
 
     async def broadcast(self, topic: str, event_type: str, data: dict[str, Any]) -> None:
         if self._link.listener is not None:

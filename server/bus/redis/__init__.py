@@ -1,4 +1,4 @@
-"""The Redis bus adapter: fan-out between nodes, presence, replay history, claims, rankings and chat history.
+"""The Redis bus adapter: fan-out between nodes, presence, claims, rankings and chat history.
 
 Every port shares one connection pool and one outbox (server/bus/redis/outbox.py), so a node's publications,
 claims and ranking updates go out in pipelined batches, in the order they were made; the subscription, its loss
@@ -22,7 +22,7 @@ from server.bus.redis.outbox import Outbox
 from server.bus.redis.presence import RedisPresence
 
 
-def open_redis_bus(url: str, node_id: str, history_size: int = 500, history_seconds: float = 900,
+def open_redis_bus(url: str, node_id: str, history_seconds: float = 900,
                    presence_seconds: float = 30, sockets: Callable[[], int] = lambda: 0,
                    figures: Callable[[], dict[str, Any]] = dict, on_gap: Callable[[], None] | None = None,
                    on_recovered: Callable[[bool], Awaitable[None]] | None = None) -> Bus:
@@ -31,6 +31,6 @@ def open_redis_bus(url: str, node_id: str, history_size: int = 500, history_seco
     outbox = Outbox(redis, node_id)
     presence = RedisPresence(redis, node_id, presence_seconds, history_seconds, sockets, figures)
     link = RedisLink(pool, redis, node_id, outbox, presence, on_gap, on_recovered)
-    return Bus(link=link, events=RedisEvents(redis, outbox, history_size, history_seconds), presence=presence,
+    return Bus(link=link, events=RedisEvents(redis, outbox), presence=presence,
                claims=RedisClaims(redis, outbox, node_id, link), leaderboards=RedisLeaderboards(redis, outbox),
                chat=RedisChatHistory(redis))

@@ -4,7 +4,8 @@ The subscription connection is watched: when it drops, the node reconnects with 
 meanwhile `ping` is false (so /ready is 503), and the gap is logged and counted. Back online, before delivering
 anything new, it renews its heartbeat and its sockets' presence and calls `on_recovered`, telling whether Redis
 lost its data meanwhile (an `epoch` key, set once per data set, changed): the node then fills each socket's gap
-from the replay history, or closes the sockets whose history is gone.
+from the storage's event log (nothing a player must see lived only in Redis) and, if the data was lost, rebuilds
+the rankings.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class RedisLink:
         await self._presence.heartbeat_once()
         epoch = await self._read_epoch()
         lost, self._epoch = epoch != self._epoch, epoch
-        await self._presence.renew(lost)
+        await self._presence.renew()
         if self._on_recovered is not None:
             try:
                 await self._on_recovered(lost)

@@ -13,6 +13,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from server.bus.port import BusUnavailable
 from server.bus.redis.keys import ALIVE, P
 
 log = logging.getLogger("valgame.bus.redis")
@@ -33,36 +34,35 @@ class RedisPresence:
 
     async def attach(self, player_id: str, session_id: str) -> None:
         value = f"{self.node_id}|{time.time():.6f}"
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(f"{P}presence:{player_id}", session_id, value)
+                pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(str(exc)) from exc
         self._attached[session_id] = (player_id, value)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(f"{P}presence:{player_id}", session_id, value)
-            pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
-            await pipe.execute()
 
     async def detach(self, player_id: str, session_id: str) -> None:
-        current = self._attached.pop(session_id, None) is not None  # False: attached before Redis lost its data
+        self._attached.pop(session_id, None)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hdel(f"{P}presence:{player_id}", session_id)
-                if current:
-                    pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
+                pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
                 await pipe.execute()
         except RedisError:
             pass  # the node's heartbeat ends, and with it this entry's validity
 
-    async def renew(self, lost: bool) -> None:
-        """Back after a gap: write this node's sessions again (other nodes may have dropped them). When Redis lost its
-        data, the sessions of the old data set cannot be resumed (their history is gone): the node closes them, and
-        their session keys are not written again."""
-        if lost:
-            self._attached.clear()
-            return
+    async def renew(self) -> None:
+        """Back after a gap: write this node's sessions again (other nodes may have dropped them, or Redis may have
+        lost them), and the keys that let them be resumed elsewhere."""
         if not self._attached:
             return
         entries = list(self._attached.items())
         async with self.redis.pipeline(transaction=False) as pipe:
             for session_id, (player_id, value) in entries:
                 pipe.hset(f"{P}presence:{player_id}", session_id, value)
+                pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
             await pipe.execute()
         gone = [(session_id, player_id) for session_id, (player_id, _) in entries
                 if session_id not in self._attached]  # detached meanwhile: take back what was just written
