@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.support.servers import REPO, free_port, wait_until
+from tests.support.servers import REPO, free_port, stop_process, wait_until
 
 CONFIG = REPO / "deploy" / "haproxy" / "haproxy.cfg"
 MAX_NODES = 4  # the config names VALGAME_LB_NODE1..4
@@ -80,10 +79,4 @@ class HaproxyProcess:
 
     def stop(self, timeout: float = 10) -> None:
         # SIGTERM is HAProxy's hard stop: a soft stop (SIGUSR1) would wait for the game's sockets to end.
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
