@@ -8,8 +8,8 @@
   MongoDB-wire store) behind HAProxy with deploy/haproxy/haproxy.cfg (tests/support/deployment.py), all on loopback.
 - Output in DIR: Locust's CSVs (`--csv-full-history`) and HTML report, cpu.csv (each process's CPU, in cores, every
   second: nodes, redis, secantusd, haproxy, locust, and the whole machine), PNG charts, summary.json, the processes'
-  logs; the verdict is printed (exit code 0 when every KPI is met, 1 when one is missed, 2 without results, 130 when
-  interrupted).
+  logs; the verdict is printed (exit code 0 when every KPI is met, 1 when one is missed, 2 when the run did not
+  finish by itself or gave no results, 130 when interrupted).
 
 Everything it starts is stopped when it ends, also on Ctrl-C or SIGTERM; the load ends with the scenario's shape,
 and a time bound stops Locust should it not.
@@ -151,7 +151,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace) -> int:
     scenario = SCENARIOS[args.scenario]
     kind = "cluster" if args.cluster else "single"
-    out: Path = args.out or WORK / f"scenario-{scenario.name}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out: Path = (args.out or WORK / f"scenario-{scenario.name}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"scenario-{scenario.name}-", dir=WORK))  # data of the run, removed after
@@ -185,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
                 sampler.stop()
     except KeyboardInterrupt:
         outcome = "interrupted"
+    except (RuntimeError, TimeoutError) as exc:  # a process of the deployment did not start
+        outcome = f"failed: {exc}"
     finally:
         logs = out / "logs"
         logs.mkdir(exist_ok=True)
@@ -212,8 +214,8 @@ def report(scenario: Scenario, out: Path, prefix: Path, sampler: CpuSampler, fac
     print("CPU (cores, mean / peak):", "; ".join(
         f"{name} {v['mean_cores']:.2f} / {v['peak_cores']:.2f}" for name, v in sorted(facts["cpu"].items())))
     print("charts:", ", ".join(str(c) for c in charts))
-    if outcome == "interrupted":
-        return 130
+    if outcome != "finished":
+        return 130 if outcome == "interrupted" else 2
     return 0 if judged.passed else 1
 
 
