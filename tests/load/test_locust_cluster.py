@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.load.smoke import assert_every_command_without_failures, run_game_user, skip_without_locust
+from tests.load.smoke import SMOKE_NODE, assert_every_command_without_failures, run_game_user, skip_without_locust
 from tests.support.deployment import deployment
 from tests.support.haproxy import haproxy_binary
 from tests.support.wire import scrape
@@ -20,7 +20,7 @@ async def test_a_short_locust_run_through_haproxy_on_a_cluster_without_failures(
     skip_without_locust()
     if haproxy_binary() is None:
         pytest.skip("haproxy is not installed (scripts/test.sh installs Debian's package)")
-    with deployment(tmp_path / "cluster", cluster=True, rate_per_second=1000, rate_burst=2000) as cluster:
+    with deployment(tmp_path / "cluster", cluster=True, **SMOKE_NODE) as cluster:
         assert cluster.url != cluster.nodes[0].http and cluster.url != cluster.nodes[1].http
         run = await asyncio.to_thread(run_game_user, cluster.url, tmp_path)
         assert_every_command_without_failures(run)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.load.smoke import assert_every_command_without_failures, run_game_user, skip_without_locust
+from tests.load.smoke import SMOKE_NODE, assert_every_command_without_failures, run_game_user, skip_without_locust
 from tests.support.servers import ServerProcess
 
 
@@ -16,5 +16,5 @@ from tests.support.servers import ServerProcess
 def test_a_short_locust_run_exercises_every_command_without_failures(
         make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
     skip_without_locust()
-    node = make_server(rate_per_second=1000, rate_burst=2000)
+    node = make_server(**SMOKE_NODE)
     assert_every_command_without_failures(run_game_user(node.http, tmp_path))
