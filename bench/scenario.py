@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from bench.common import CLK_TCK, WORK, check_loopback, cpu_seconds, machine
-from bench.scenario_report import read_stats, render_charts, verdict
+from bench.scenario_report import failure_kinds, read_stats, render_charts, verdict
 from tests.support.deployment import deployment
 from tests.support.servers import REPO, stop_process
 
@@ -211,6 +211,8 @@ def report(scenario: Scenario, out: Path, prefix: Path, sampler: CpuSampler, fac
     facts |= {"verdict": judged.lines, "passed": judged.passed, "charts": [c.name for c in charts]}
     (out / "summary.json").write_text(json.dumps(facts, indent=2))
     print("\n".join(judged.lines))
+    for kind in failure_kinds(prefix):
+        print("      failed:", kind)
     print("CPU (cores, mean / peak):", "; ".join(
         f"{name} {v['mean_cores']:.2f} / {v['peak_cores']:.2f}" for name, v in sorted(facts["cpu"].items())))
     print("charts:", ", ".join(str(c) for c in charts))

@@ -75,6 +75,16 @@ def verdict(scenario: str, stats: dict[str, dict[str, str]]) -> Verdict:
     return result
 
 
+def failure_kinds(prefix: Path, most: int = 5) -> list[str]:
+    """The commonest failures of `_failures.csv`, most frequent first: what the failure ratio is made of."""
+    path = Path(f"{prefix}_failures.csv")
+    if not path.exists():
+        return []
+    with path.open() as f:
+        rows = sorted(csv.DictReader(f), key=lambda row: -int(row["Occurrences"]))
+    return [f"{row['Occurrences']} x {row['Method']} {row['Name']}: {row['Error'][:120]}" for row in rows[:most]]
+
+
 @dataclass
 class Series:
     """The `Aggregated` rows of the full-history CSV: one point a second (percentiles over Locust's last 10 s)."""
