@@ -202,6 +202,10 @@ class AccountStore(Protocol):
 
     async def set_role(self, account_id: str, role: str) -> None: ...
 
+    async def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        """Replace an account's password hash (a login re-hashes with the node's current argon2 parameters)."""
+        ...
+
     async def add_refresh_token(self, token: RefreshToken) -> None: ...
 
     async def use_refresh_token(self, token_hash: str) -> RefreshToken | None:

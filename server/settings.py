@@ -49,7 +49,8 @@ class Settings:
         100_000, "Keys each rate limiter keeps (accounts, addresses); when full, those with the fewest recent "
                  "events go first, so a flood of new keys cannot wipe a lockout.")
     password_hash_memory_kib: int = setting(
-        19 * 1024, "argon2id memory cost in KiB (OWASP's minimum recommendation: 19 MiB, 2 passes, 1 lane).")
+        19 * 1024, "argon2id memory cost in KiB (OWASP's minimum recommendation: 19 MiB, 2 passes, 1 lane). Raised "
+                   "parameters apply to stored passwords too: each is re-hashed at its next login.")
     password_hash_time_cost: int = setting(
         2, "argon2id passes.")
     password_hash_parallelism: int = setting(

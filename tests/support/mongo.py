@@ -17,7 +17,7 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from tests.support.servers import free_port, wait_until
+from tests.support.servers import free_port, stop_process, wait_until
 
 
 class MongoProcess:
@@ -74,13 +74,7 @@ class MongoProcess:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
 
 
 @contextmanager
