@@ -46,6 +46,8 @@ class DrainingServer(uvicorn.Server):
         try:
             await self.node.drain()  # the drain already under way, if the `drain` command started one
         finally:
+            # uvicorn's grace (HTTP requests, a command that outlived the deadline): what the deadline left, in the
+            # whole seconds uvicorn takes, at least one
             self.config.timeout_graceful_shutdown = max(1, math.ceil(self.node.drain_seconds_left()))
             # Not `super().handle_exit`: uvicorn would record the signal and raise it again once stopped, so a
             # graceful stop would end by the signal instead of with status 0.
