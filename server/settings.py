@@ -132,7 +132,8 @@ class Settings:
     max_body_bytes: int = setting(
         16 * 1024, "Largest HTTP request body (413 beyond, refused before it is read).")
     drain_seconds: float = setting(
-        10.0, "Time allowed for in-flight commands when draining.")
+        10.0, "How long a drain waits for the commands in flight, counted from its start (the `drain` command or "
+              "the first SIGTERM); a stopping node exits by then, plus about 3 s to close its sockets.")
     ws_per_message_deflate: bool = setting(
         False, "Per-message deflate (costs memory and throughput).")
     sqlite_synchronous: str = setting(

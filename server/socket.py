@@ -102,6 +102,9 @@ async def _serve(node: Node, receive: Receive, send: Send, abort: Callable[[], N
     if not await _make_room(node, session.player_id):
         await _close(send, CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
         return
+    if node.draining:  # began while this socket authenticated: the drain's list of sockets is already made
+        await _close(send, CloseCode.DRAINING, "node draining")
+        return
     node.hub.add(session)
     session.start_writer()
     try:
