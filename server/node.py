@@ -141,6 +141,7 @@ class Node:
 
     async def stop(self) -> None:
         await self.drain()
+        await self.players.settle(self.settings.storage_commit_seconds + 1)  # commits of commands cut off by deadline
         await self.combats.close()
         tasks = list(self._tasks)
         for task in tasks:

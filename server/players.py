@@ -239,6 +239,11 @@ class Players:
         task.add_done_callback(self._unfinished.discard)
         return task
 
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) for the commits that outlived their commands, before storage closes."""
+        if self._unfinished:
+            await asyncio.wait(list(self._unfinished), timeout=timeout)
+
     async def _release(self, key: str) -> None:
         try:
             async with asyncio.timeout(BUS_CALL_SECONDS):
