@@ -44,8 +44,11 @@ class Node:
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
         self.failpoints = Failpoints(settings.testonly_exit_at)
-        store = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds)
-        self.storage: Storage = watch_storage(store, self.metrics.storage, settings)
+        if not 0 < settings.storage_commit_seconds < settings.command_deadline_seconds:
+            raise ValueError("storage_commit_seconds must be above 0 and below command_deadline_seconds")
+        storage = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds,
+                               commit_seconds=settings.storage_commit_seconds, exit_at=self.failpoints.exit_at)
+        self.storage: Storage = watch_storage(storage, self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)
         self.hub.on_control = self._on_control
@@ -162,6 +165,7 @@ class Node:
 
     async def stop(self) -> None:
         await self.drain()
+        await self.players.settle(self.settings.storage_commit_seconds + 1)  # commits of commands cut off by deadline
         await self.combats.close()
         tasks = list(self._tasks)
         for task in tasks:

@@ -108,6 +108,15 @@ class Settings:
              "was lost (a node killed between commit and publish) still arrives, this much later at worst.")
     idem_claim_seconds: int = setting(
         10, "Longest a keyed command holds its key against twins (a retry elsewhere waits for it, then replays).")
+    command_deadline_seconds: float = setting(
+        10.0, "Longest a command may take: past it the client gets `unavailable` with `retry_after_ms` (a commit "
+              "already started still ends whole, so a retry with the same idem key gets the one true outcome).")
+    storage_commit_seconds: float = setting(
+        5.0, "Longest one MongoDB commit may retry write conflicts (documents held by another transaction, e.g. a "
+             "dead node's) or wait for the server, before its command is answered `unavailable`; below "
+             "`command_deadline_seconds`.")
+    retry_after_seconds: float = setting(
+        1.0, "The wait an `unavailable` reply asks for (`retry_after_ms`, spread up to twice this).")
     state_cache_size: int = setting(
         10000, "Decoded player states kept in memory for reads (0 turns the cache off).")
     state_cache_seconds: float = setting(

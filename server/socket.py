@@ -187,7 +187,9 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
 
 
 async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
-    abuse_limit = node.settings.rate_abuse_limit
+    settings = node.settings
+    abuse_limit, deadline, retry_after = (settings.rate_abuse_limit, settings.command_deadline_seconds,
+                                          settings.retry_after_seconds)
     idle = session.idle
     while True:
         if session.queued_bytes:
@@ -212,7 +214,7 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
             continue
         idle.clear()
         try:
-            await dispatch(node.commands, node.metrics, session, raw)
+            await dispatch(node.commands, node.metrics, session, raw, deadline, retry_after)
         finally:
             idle.set()
 
