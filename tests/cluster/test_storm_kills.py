@@ -27,14 +27,13 @@ from typing import Any
 
 import orjson
 import pytest
-from pymongo import MongoClient
 
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_storm_mongo import mongo_snapshot
 from tests.integration.test_economy_storm import GAME, LINK_ERRORS, NODE, Actor, Tally
 from tests.support.client import Client
 from tests.support.economy import trade_problems
-from tests.support.mongo import MongoProcess
+from tests.support.mongo import MongoProcess, database
 from tests.support.servers import ServerProcess
 from tests.support.wire import eventually
 
@@ -257,10 +256,7 @@ class Stored:
 def read_store(url: str) -> Stored:
     """Read in this order, so that a change committed meanwhile (a listing expiring) cannot make the log look short:
     whatever the notifications and heads read first hold, the log read after holds too."""
-    database = url.rsplit("/", 1)[1]
-    client: MongoClient[dict[str, Any]] = MongoClient(url.rsplit("/", 1)[0], directConnection=True)
-    try:
-        db = client[database]
+    with database(url) as db:
         notes: dict[str, dict[str, dict[str, Any]]] = {}
         for doc in db.notifications.find():
             notes.setdefault(doc["player_id"], {})[doc["_id"]] = doc
@@ -268,8 +264,6 @@ def read_store(url: str) -> Stored:
         logs: dict[str, dict[int, tuple[str, Any]]] = {}
         for doc in db.events.find({}, {"player_id": 1, "seq": 1, "type": 1, "data": 1}):
             logs.setdefault(doc["player_id"], {})[doc["seq"]] = (doc["type"], doc["data"])
-    finally:
-        client.close()
     return Stored(logs, heads, notes)
 
 
@@ -315,11 +309,8 @@ def log_problems(player: str, stored: Stored) -> list[str]:
 
 
 def active_listings(url: str) -> int:
-    client: MongoClient[dict[str, Any]] = MongoClient(url.rsplit("/", 1)[0], directConnection=True)
-    try:
-        return client[url.rsplit("/", 1)[1]].listings.count_documents({"status": "active"})
-    finally:
-        client.close()
+    with database(url) as db:
+        return db.listings.count_documents({"status": "active"})
 
 
 async def settled(url: str) -> bool:
