@@ -16,8 +16,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from tests.support.servers import REPO, free_port, stop_process, wait_until
@@ -93,3 +95,13 @@ def mongo_server(log_dir: Path | None = None) -> Iterator[str]:
         yield f"mongodb://{server.address}"
     finally:
         server.stop()
+
+
+@contextmanager
+def database(url: str) -> Iterator[Database[dict[str, Any]]]:
+    """The database a storage URL names (`mongodb://host:port/name`), for a test to read straight from it."""
+    client: MongoClient[dict[str, Any]] = MongoClient(url.rsplit("/", 1)[0], directConnection=True)
+    try:
+        yield client[url.rsplit("/", 1)[1]]
+    finally:
+        client.close()
