@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from persistence import Unavailable
 from protocol import ErrorCode
 from server.bus import Claims
 from server.game.combat import TIMEOUT_ACTION, resolve_round
@@ -21,6 +22,7 @@ from server.game.outcome import Outcome, RuleContext
 from server.game.state import PlayerState
 from server.players import Players, Rule
 
+ROUND_ATTEMPTS = 3
 log = logging.getLogger("valgame.combats")
 
 
@@ -73,6 +75,20 @@ class CombatDriver:
         for player_id in list(self._drivers):
             self.stop(player_id)
 
+    async def _resolve(self, player_id: str, combat_id: str, round_: int) -> None:
+        """Resolve a timed round this node claimed. Storage that cannot commit in time (a dead node's transaction
+        holds the player) is retried a few times: nobody else will, the claim is this node's."""
+        for attempt in range(1, ROUND_ATTEMPTS + 1):
+            try:
+                await self._players.apply(player_id, resolve_timed_round(combat_id, round_))
+                return
+            except StaleRound:
+                return
+            except Unavailable as exc:
+                log.warning("timed round not committed yet", extra={"player": player_id, "error": str(exc)[:200]})
+                if attempt < ROUND_ATTEMPTS:
+                    await asyncio.sleep(attempt)  # a pause before retrying, not a synchronisation
+
     async def _drive(self, player_id: str) -> None:
         nudge = self._nudges[player_id]
         try:
@@ -90,10 +106,7 @@ class CombatDriver:
                 if not await self._claims.claim_once(f"combat:{combat.id}:{combat.round}", 60):
                     await asyncio.sleep(0.05)  # another node resolves this round; look again shortly
                     continue
-                try:
-                    await self._players.apply(player_id, resolve_timed_round(combat.id, combat.round))
-                except StaleRound:
-                    continue
+                await self._resolve(player_id, combat.id, combat.round)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from persistence import AccountStore, GameStore
+from persistence import AccountStore, GameStore, Unavailable
 from server.bus import Leaderboards
 from server.game import market
 from server.game.outcome import RuleContext
@@ -87,6 +87,8 @@ async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name:
             handled = await work()
         except asyncio.CancelledError:
             raise
+        except Unavailable as exc:  # storage could not commit in time: the next run tries again
+            log.warning("job not done: storage unavailable", extra={"job": name, "error": str(exc)[:200]})
         except Exception:
             log.exception("job failed", extra={"job": name})
         else:

@@ -12,12 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 
+from persistence import Unavailable
 from server.bus import Claims
 from server.event_log import EventLog
 from server.game.config import GameSettings
 from server.game.energy import energy_view
 from server.players import Players
 
+TICK_RETRY_SECONDS = 2.0
 log = logging.getLogger("valgame.ticker")
 
 
@@ -64,6 +66,10 @@ class EnergyTicker:
             del self._expected[player_id]
             try:
                 await self._tick(player_id, due_at)
+            except Unavailable as exc:
+                # storage could not commit in time (a dead node's transaction holds the player): try again shortly
+                log.warning("energy tick not committed yet", extra={"player": player_id, "error": str(exc)[:200]})
+                self.watch(player_id, time.time() + TICK_RETRY_SECONDS)
             except Exception:
                 log.exception("energy tick failed", extra={"player": player_id})
 
