@@ -25,12 +25,13 @@ from server.bus.redis.presence import RedisPresence
 def open_redis_bus(url: str, node_id: str, history_seconds: float = 900,
                    presence_seconds: float = 30, sockets: Callable[[], int] = lambda: 0,
                    figures: Callable[[], dict[str, Any]] = dict, on_gap: Callable[[], None] | None = None,
-                   on_recovered: Callable[[bool], Awaitable[None]] | None = None) -> Bus:
+                   on_recovered: Callable[[bool], Awaitable[None]] | None = None,
+                   probe_seconds: float = 2.0, probe_timeout: float = 3.0) -> Bus:
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
     redis = aioredis.Redis(connection_pool=pool)
     outbox = Outbox(redis, node_id)
     presence = RedisPresence(redis, node_id, presence_seconds, history_seconds, sockets, figures)
-    link = RedisLink(pool, redis, node_id, outbox, presence, on_gap, on_recovered)
+    link = RedisLink(pool, redis, node_id, outbox, presence, on_gap, on_recovered, probe_seconds, probe_timeout)
     return Bus(link=link, events=RedisEvents(redis, outbox), presence=presence,
                claims=RedisClaims(redis, outbox, node_id, link), leaderboards=RedisLeaderboards(redis, outbox),
                chat=RedisChatHistory(redis))
