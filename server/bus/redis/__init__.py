@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from server.bus.port import Bus
 from server.bus.redis.chat import RedisChatHistory
 from server.bus.redis.claims import RedisClaims
+from server.bus.redis.connect import connect
 from server.bus.redis.events import RedisEvents
 from server.bus.redis.leaderboards import RedisLeaderboards
 from server.bus.redis.link import RedisLink
@@ -27,8 +26,7 @@ def open_redis_bus(url: str, node_id: str, history_seconds: float = 900,
                    figures: Callable[[], dict[str, Any]] = dict, on_gap: Callable[[], None] | None = None,
                    on_recovered: Callable[[bool], Awaitable[None]] | None = None,
                    probe_seconds: float = 2.0, probe_timeout: float = 3.0) -> Bus:
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
-    redis = aioredis.Redis(connection_pool=pool)
+    pool, redis = connect(url)
     outbox = Outbox(redis, node_id)
     presence = RedisPresence(redis, node_id, presence_seconds, history_seconds, sockets, figures)
     link = RedisLink(pool, redis, node_id, outbox, presence, on_gap, on_recovered, probe_seconds, probe_timeout)
