@@ -19,7 +19,8 @@ def open_bus(url: str, node_id: str, history_seconds: float, *,
              on_recovered: Callable[[bool], Awaitable[None]] | None = None,
              probe_seconds: float = 2.0, probe_timeout: float = 3.0) -> Bus:
     """Build the adapter a bus URL names: `memory://`, `redis://host:port/db` or, for a master Sentinels watch,
-    `redis+sentinel://h1:26379,h2:26379/mymaster/db` (server/bus/redis/connect.py).
+    `redis+sentinel://h1:26379,h2:26379/mymaster/db`, or Redis Cluster, `redis+cluster://h1:7000,h2:7001/`
+    (server/bus/redis/connect.py).
 
     `history_seconds` is how long a closed session can be resumed. `sockets` and `figures` are what the node
     reports with its heartbeats. `on_gap` is called when the connection is lost; `on_recovered` is awaited when it
@@ -30,7 +31,8 @@ def open_bus(url: str, node_id: str, history_seconds: float, *,
         from server.bus.memory import open_memory_bus
 
         return open_memory_bus(node_id, history_seconds, sockets, figures)
-    if url.startswith(("redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://")):
+    if url.startswith(("redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://", "redis+cluster://",
+                       "rediss+cluster://")):
         from server.bus.redis import open_redis_bus
 
         return open_redis_bus(url, node_id, history_seconds, presence_seconds, sockets, figures,

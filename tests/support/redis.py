@@ -128,6 +128,20 @@ class SentinelSet:
             process.stop()
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 def _command(port: int, *args: str) -> list[Any] | None:
     """One command to a server on this port, with redis-py's plain client (what the tests' support needs)."""
     client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
@@ -138,3 +152,55 @@ def _command(port: int, *args: str) -> list[Any] | None:
         return None
     finally:
         client.close()
+
+
+class ClusterSet:
+    """A Redis Cluster of `masters` masters with `replicas` replicas each (`redis-cli --cluster create`), with a short
+    node timeout so a dead master's replica takes over within a few seconds."""
+
+    def __init__(self, workdir: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000) -> None:
+        args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(node_timeout_ms)]
+        self.servers = [RedisProcess(workdir / f"node{i}", list(args)) for i in range(masters * (1 + replicas))]
+        for server in self.servers:
+            server.port = _cluster_port()
+        self.replicas = replicas
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers[:2]) + "/"
+
+    def start(self) -> ClusterSet:
+        for server in self.servers:
+            server.start()
+        binary = shutil.which("redis-cli")
+        if binary is None:
+            raise RuntimeError("redis-cli is not installed")
+        subprocess.run([binary, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
+                        "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        wait_until(self.healthy, 30, "the cluster to be ok on every server")
+        return self
+
+    def healthy(self) -> bool:
+        for server in self.servers:
+            if server.proc is None or server.proc.poll() is not None:
+                continue
+            info = _command(server.port, "CLUSTER", "INFO")
+            if not info or "cluster_state:ok" not in str(info[0]):
+                return False
+        return True
+
+    def owner(self, key: str) -> RedisProcess:
+        """The server that masters the slot of `key` now, as the cluster says (redis-py's own cluster client)."""
+        live = next(s for s in self.servers if s.proc is not None and s.proc.poll() is None)
+        client = redis.RedisCluster(host="127.0.0.1", port=live.port, socket_timeout=2)
+        try:
+            node = client.get_node_from_key(key)
+        finally:
+            client.close()
+        return next(s for s in self.servers if s.port == node.port)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

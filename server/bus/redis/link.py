@@ -20,15 +20,17 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from server.bus.port import BusListener, Delivery
-from server.bus.redis.keys import BROADCAST, CONTROL, EPOCH, NODE_CHANNEL
+from server.bus.redis.keys import BROADCAST, CONTROL, EPOCH, NODE_CHANNEL, player_channel
 from server.bus.redis.outbox import Outbox
 from server.bus.redis.presence import RedisPresence
+from server.bus.redis.sharded import ShardedSubscription
 
 log = logging.getLogger("valgame.bus.redis")
 
@@ -43,10 +45,10 @@ class ProbeLost(RedisError):
 
 
 class RedisLink:
-    def __init__(self, pool: aioredis.ConnectionPool, redis: aioredis.Redis, node_id: str, outbox: Outbox,
+    def __init__(self, pool: aioredis.ConnectionPool | None, redis: aioredis.Redis, node_id: str, outbox: Outbox,
                  presence: RedisPresence, on_gap: Callable[[], None] | None = None,
                  on_recovered: Callable[[bool], Awaitable[None]] | None = None,
-                 probe_seconds: float = 2.0, probe_timeout: float = 3.0) -> None:
+                 probe_seconds: float = 2.0, probe_timeout: float = 3.0, sharded: bool = False) -> None:
         self._pool = pool
         self.redis = redis
         self.node_id = node_id
@@ -64,6 +66,12 @@ class RedisLink:
         self._probes: dict[bytes, tuple[float, asyncio.Future[None]]] = {}
         self._probe_now = asyncio.Event()
         self._resubscribe = False
+        # Redis Cluster: sharded pub/sub, and this node follows the channel of each player it holds a socket of
+        self._sharded = sharded
+        self._subscription: ShardedSubscription | None = None
+        self._followed: set[str] = set()
+        if sharded:
+            presence.follow, presence.unfollow = self.follow, self.unfollow
 
     @property
     def channel(self) -> str:
@@ -94,7 +102,8 @@ class RedisLink:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._presence.leave()
         await self.redis.aclose()
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
         self._listener = None
 
     async def ping(self) -> bool:
@@ -108,9 +117,9 @@ class RedisLink:
     async def _listen(self, subscribed: asyncio.Event) -> None:
         backoff = 0.1
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub: Any = None
             try:
-                await pubsub.subscribe(self.channel, BROADCAST, CONTROL)
+                pubsub = await self._subscribe()
                 if self.connected is False and subscribed.is_set():
                     # what arrives on the new subscription waits (unread) until the gap is dealt with
                     lost = await self._recover()
@@ -128,18 +137,63 @@ class RedisLink:
                     elif self._resubscribe:
                         raise ProbeLost(f"{RESUBSCRIBE_AFTER} probes lost")
             except asyncio.CancelledError:
-                await pubsub.aclose()
+                if pubsub is not None:
+                    await pubsub.aclose()
                 raise
             except Exception as exc:  # RedisError, OSError, or anything else: never stop retrying
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("bus subscription failed", extra={"node": self.node_id})
                 self._lost(exc)
+                self._subscription = None
                 try:
-                    await pubsub.aclose()
+                    if pubsub is not None:
+                        await pubsub.aclose()
                 except Exception:
                     pass
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _subscribe(self) -> Any:
+        """Subscribe to this node's channels: plain pub/sub on one Redis; on Redis Cluster, sharded channels (this
+        node's, the topics', the control one, and each followed player's)."""
+        if not self._sharded:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel, BROADCAST, CONTROL)
+            except BaseException:
+                await pubsub.aclose()
+                raise
+            return pubsub
+        subscription = ShardedSubscription(self.redis)  # type: ignore[arg-type]
+        try:
+            await subscription.open(self.channel, BROADCAST, CONTROL,
+                                    *(player_channel(player) for player in sorted(self._followed)))
+        except BaseException:
+            await subscription.aclose()
+            raise
+        self._subscription = subscription
+        return subscription
+
+    async def follow(self, player_id: str) -> None:
+        """Redis Cluster: this node holds a socket of the player; receive the player's channel."""
+        if player_id in self._followed:
+            return
+        self._followed.add(player_id)
+        if self._subscription is not None:
+            try:
+                await self._subscription.ssubscribe(player_channel(player_id))
+            except BaseException:
+                self._followed.discard(player_id)
+                raise
+        # else: the subscription is being made again; it will include this player
+
+    async def unfollow(self, player_id: str) -> None:
+        self._followed.discard(player_id)
+        if self._subscription is not None:
+            try:
+                await self._subscription.sunsubscribe(player_channel(player_id))
+            except (RedisError, OSError):
+                pass  # the subscription is lost; the next one leaves the player out
 
     def _lost(self, exc: BaseException) -> None:
         if self.connected:
@@ -172,7 +226,10 @@ class RedisLink:
         token = PROBE + secrets.token_hex(6).encode()
         arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._probes[token] = (time.perf_counter(), arrived)
-        self._outbox.post(lambda pipe: pipe.publish(self.channel, token))
+        if self._sharded:
+            self._outbox.post(lambda pipe: pipe.spublish(self.channel, token))
+        else:
+            self._outbox.post(lambda pipe: pipe.publish(self.channel, token))
         try:
             async with asyncio.timeout(self._probe_timeout):
                 await arrived
