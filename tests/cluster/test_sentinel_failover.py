@@ -20,7 +20,7 @@ from tests.cluster.test_redis_restart import SLOW, Trader, Trades, all_ready, pi
 from tests.conftest import Connect
 from tests.support.client import Client, assert_no_gap
 from tests.support.game import MANY_COMMANDS
-from tests.support.redis import SentinelSet
+from tests.support.redis import RedisProcess, SentinelSet
 from tests.support.servers import ServerProcess
 from tests.support.wire import eventually
 
@@ -125,4 +125,48 @@ async def test_nodes_follow_a_sentinel_failover_under_traffic(
     for trader in (t for pair in pairs for t in pair):
         sold = {s["id"] for s in (await trader.client.call("market.mine", {"status": "sold"}))["listings"]}  # type: ignore[union-attr]
         assert sold == {listing for listing, seller, _ in trades.accepted if seller == trader.login["player_id"]}
+    await cluster.audit()
+
+
+@pytest.mark.timeout(240)
+async def test_two_failovers_in_a_row_with_the_old_address_refusing(
+        sentinel_cluster: tuple[Cluster, SentinelSet], connect: Connect) -> None:
+    """The master dies and its address stays closed (every dial there is refused) until the replica is promoted;
+    the old master then comes back as a replica, and the new master dies in turn. While delivery is broken /ready
+    is 503; after each failover it is 200 and whispers cross nodes again, on the same sockets, without a gap."""
+    cluster, sentinels = sentinel_cluster
+    a, b = cluster.nodes
+    await eventually(lambda: all_ready([a, b]), 20, "both nodes ready on the Sentinel bus")
+    login = await cluster.login(a)
+    listener, hello = await connect(a, login)
+    talker, _ = await connect(b)
+    await whisper_arrives(talker, listener, login["name"], "before", 5)
+
+    async def not_ready() -> bool:
+        return not await all_ready([a]) and not await all_ready([b])
+
+    for round_, (dying, standby) in enumerate(((sentinels.master, sentinels.replica),
+                                               (sentinels.replica, sentinels.master))):
+        old_port = dying.port
+        await asyncio.to_thread(dying.kill)
+        await eventually(not_ready, 10, f"/ready 503 on both nodes while round {round_}'s master is down",
+                         interval=0.05)
+        def promoted(standby: RedisProcess = standby) -> bool:
+            return sentinels.master_port() == standby.port
+
+        await eventually(lambda: asyncio.to_thread(promoted), 30,
+                         f"round {round_}: the sentinels promote port {standby.port}", interval=0.05)
+        await eventually(lambda: all_ready([a, b]), AFTER_FAILOVER, f"round {round_}: /ready 200 again",
+                         interval=0.05)
+        await whisper_arrives(talker, listener, login["name"], f"after failover {round_}", AFTER_FAILOVER)
+        # the dead master comes back, empty, on its old port: the sentinels make it a replica of the new one
+        await asyncio.to_thread(dying.start)
+        assert dying.port == old_port
+
+        def replica_again(dying: RedisProcess = dying) -> bool:
+            return sentinels.master_port() != dying.port and sentinels.replicas_up() >= 1
+
+        await eventually(lambda: asyncio.to_thread(replica_again), 30, f"round {round_}: the old master a replica")
+    assert listener.close_code is None and talker.close_code is None
+    assert_no_gap(listener, hello["seq"])
     await cluster.audit()

@@ -116,6 +116,18 @@ class SentinelSet:
                 return int(reply[1])
         return None
 
+    def replicas_up(self) -> int:
+        """Replicas the first sentinel that answers sees up and linked to the master."""
+        for sentinel in self.sentinels:
+            if sentinel.proc is None or sentinel.proc.poll() is not None:
+                continue
+            replicas = _command(sentinel.port, "SENTINEL", "replicas", SERVICE)
+            if replicas is None:
+                continue
+            return sum(1 for r in replicas if isinstance(r, dict) and "s_down" not in str(r.get("flags", ""))
+                       and r.get("master-link-status") == "ok")
+        return 0
+
     def _replica_known(self) -> bool:
         for sentinel in self.sentinels:
             replicas = _command(sentinel.port, "SENTINEL", "replicas", SERVICE) or []
