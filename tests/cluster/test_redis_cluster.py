@@ -2,7 +2,8 @@
 master SIGKILLed with its replica promoted.
 
 Two nodes on `redis+cluster://...`; two players whose channels fall on different shards, each on one node, whisper
-to each other; a topic watcher on each node sees the market feed and global chat; rankings answer. Then the master
+to each other; a topic watcher on each node sees the market feed and global chat; rankings answer; one player's
+combat, fought on one node, reaches its second socket on the other. Then the master
 of one player's shard is killed: within the cluster's failover time plus 5 s whispers and topics flow across nodes
 again, no socket is closed, every personal event arrives once and in order, and the audit passes.
 """
@@ -21,7 +22,7 @@ from tests.cluster.conftest import Cluster, list_dagger
 from tests.cluster.test_redis_restart import SLOW, all_ready
 from tests.conftest import Connect
 from tests.support.client import Client, assert_no_gap
-from tests.support.game import MANY_COMMANDS
+from tests.support.game import MANY_COMMANDS, first_character, run_auto
 from tests.support.redis import ClusterSet
 from tests.support.servers import ServerProcess
 from tests.support.wire import eventually
@@ -91,6 +92,13 @@ async def test_sharded_delivery_across_nodes_and_a_master_failover(
         await watcher.wait_event("market.listed", lambda d: d["id"] == listing, timeout=5)
     assert (await two.call("ranking.me", {"board": "level"}))["rank"] is not None
 
+    # combat events of player one, fought on node a, reach its second socket on node b
+    one_b, one_b_hello = await connect(b, logins[0])
+    ended = await run_auto(one, [(await first_character(one))["id"]])
+    event = await one_b.wait_event("combat.ended", lambda d: d["combat"] == ended["combat"], timeout=10)
+    assert event["data"] == ended
+    assert any(e["type"] == "combat.round" for e in one_b.events)
+
     # the master of the first player's shard dies; its replica takes over
     victim = first_shard
     killed_at = time.monotonic()
@@ -122,7 +130,7 @@ async def test_sharded_delivery_across_nodes_and_a_master_failover(
     await asyncio.wait_for(outage, SLOW)
 
     await one.wait_event("chat.message", lambda d: d["text"] == "during", timeout=30)
-    for client, hello in ((one, one_hello), (two, two_hello)):
+    for client, hello in ((one, one_hello), (two, two_hello), (one_b, one_b_hello)):
         assert client.close_code is None
         assert_no_gap(client, hello["seq"])
     await cluster.audit()
