@@ -69,7 +69,7 @@ class RedisLink:
         # Redis Cluster: sharded pub/sub, and this node follows the channel of each player it holds a socket of
         self._sharded = sharded
         self._subscription: ShardedSubscription | None = None
-        self._followed: set[str] = set()
+        self._followed: dict[str, int] = {}  # player id -> this node's sockets of the player
         if sharded:
             presence.follow, presence.unfollow = self.follow, self.unfollow
 
@@ -175,20 +175,23 @@ class RedisLink:
         return subscription
 
     async def follow(self, player_id: str) -> None:
-        """Redis Cluster: this node holds a socket of the player; receive the player's channel."""
-        if player_id in self._followed:
-            return
-        self._followed.add(player_id)
-        if self._subscription is not None:
-            try:
-                await self._subscription.ssubscribe(player_channel(player_id))
-            except BaseException:
-                self._followed.discard(player_id)
-                raise
-        # else: the subscription is being made again; it will include this player
+        """Redis Cluster: a socket of the player opened here; receive the player's channel (counted per socket, so
+        a socket opening while the player's last one closes keeps it)."""
+        count = self._followed.get(player_id, 0)
+        self._followed[player_id] = count + 1
+        if count or self._subscription is None:
+            return  # already received, or the subscription is being made again and will include the player
+        try:
+            await self._subscription.ssubscribe(player_channel(player_id))
+        except BaseException:
+            await self.unfollow(player_id)
+            raise
 
     async def unfollow(self, player_id: str) -> None:
-        self._followed.discard(player_id)
+        count = self._followed.pop(player_id, 0) - 1
+        if count > 0:
+            self._followed[player_id] = count
+            return
         if self._subscription is not None:
             try:
                 await self._subscription.sunsubscribe(player_channel(player_id))

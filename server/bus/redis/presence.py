@@ -46,15 +46,14 @@ class RedisPresence:
                 pipe.hset(self._key(player_id), session_id, value)
                 pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
                 await pipe.execute()
-            if self.follow is not None:
+            if self.follow is not None and session_id not in self._attached:
                 await self.follow(player_id)  # before the socket reads its head: no event falls in between
         except (RedisError, OSError) as exc:
             raise BusUnavailable(str(exc)) from exc
         self._attached[session_id] = (player_id, value)
 
     async def detach(self, player_id: str, session_id: str) -> None:
-        self._attached.pop(session_id, None)
-        if self.unfollow is not None and not any(p == player_id for p, _ in self._attached.values()):
+        if self._attached.pop(session_id, None) is not None and self.unfollow is not None:
             await self.unfollow(player_id)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
