@@ -69,7 +69,9 @@ def connect(url: str) -> tuple[aioredis.ConnectionPool | None, aioredis.Redis]:
         password, nodes = _hosts(parts.netloc, 6379)
         cluster = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in nodes], password=password,
                                ssl=parts.scheme.startswith("rediss"), socket_timeout=SOCKET_TIMEOUT,
-                               socket_connect_timeout=SOCKET_TIMEOUT, max_connections=32)
+                               socket_connect_timeout=SOCKET_TIMEOUT)
+        # No connection cap: redis-py's cluster client refuses a command beyond it instead of waiting (no blocking
+        # flavour), and the outbox's batches keep the count per shard low anyway.
         # The ports use the commands both clients have (pipelines, strings, hashes, lists, sorted sets).
         return None, cast(aioredis.Redis, cluster)
     if url.startswith(SENTINEL_SCHEMES):

@@ -6,11 +6,16 @@ e.g. to a dead master a Sentinel still names, is one more retry), and resubscrib
 /ready is 503), and the gap is logged and counted. A connection that looks fine is not trusted either: every
 `probe_seconds` the node publishes a probe to its own channel, through the outbox as its players' events go, and
 must receive it within `probe_timeout`; while it does not, `delivery` says why and `ping` is false, and after two
-lost probes the subscription is dropped and made again. Back online, before delivering
-anything new, it renews its heartbeat and its sockets' presence and calls `on_recovered`, telling whether Redis
-lost its data meanwhile (an `epoch` key, set once per data set, changed): the node then fills each socket's gap
-from the storage's event log (nothing a player must see lived only in Redis) and, if the data was lost, rebuilds
-the rankings.
+lost probes the subscription is dropped and made again.
+
+Back online, before delivering anything new, it renews its heartbeat and its sockets' presence and calls
+`on_recovered`, telling whether Redis lost its data meanwhile (an `epoch` key, set once per data set, changed): the
+node then fills each socket's gap from the storage's event log (nothing a player must see lived only in Redis) and,
+if the data was lost, rebuilds the rankings.
+
+On Redis Cluster the subscription is sharded (server/bus/redis/sharded.py): this node's channel, the topics,
+control, and the channel of every player it holds a socket of (`follow`); a loss on any shard is a loss of the
+whole, recovered the same way.
 """
 
 from __future__ import annotations
@@ -111,7 +116,7 @@ class RedisLink:
             return False
         try:
             return bool(await self.redis.ping())
-        except RedisError:
+        except Exception:  # RedisError, or RedisClusterException when no shard answers: not ready either way
             return False
 
     async def _listen(self, subscribed: asyncio.Event) -> None:
