@@ -42,7 +42,7 @@ log = logging.getLogger("valgame.bus.redis")
 
 PROBE = b"Q"  # Q<token>: a probe this node published to itself
 RESUBSCRIBE_AFTER = 2  # probes lost in a row on a subscription that looks fine before it is made again
-MAX_BACKOFF = 2.0  # seconds between two dials at most: a failover is followed within this of its end
+MAX_BACKOFF = 1.0  # seconds between two dials at most: a failover is followed within this of its end
 
 
 class ProbeLost(RedisError):
