@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 
 from server.bus.redis.keys import player_channel
-from tests.cluster.conftest import Cluster, list_dagger
+from tests.cluster.conftest import Cluster, list_dagger, start_nodes
 from tests.cluster.test_redis_restart import SLOW, all_ready
 from tests.conftest import Connect
 from tests.support.client import Client, assert_no_gap
 from tests.support.game import MANY_COMMANDS, first_character, run_auto
 from tests.support.redis import ClusterSet
-from tests.support.servers import ServerProcess
 from tests.support.wire import eventually
 
 PROBE = {"bus_probe_seconds": 0.3, "bus_probe_timeout_seconds": 1.0}
@@ -34,16 +33,13 @@ AFTER_FAILOVER = 5.0
 @pytest.fixture
 def shard_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, ClusterSet]]:
     shards = ClusterSet(tmp_path / "redis", masters=3, replicas=1).start()
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    cluster = Cluster(tmp_path, shards.servers[0], storage, [])
     try:
-        for i in range(2):
-            cluster.nodes.append(ServerProcess(tmp_path / f"node{i}", bus=shards.url, storage=storage,
-                                               presence_seconds=3, **PROBE, **MANY_COMMANDS).start())
+        cluster = start_nodes(tmp_path, shards.servers[0], shards.url, 2, presence_seconds=3, **PROBE,
+                              **MANY_COMMANDS)
         yield cluster, shards
-    finally:
         for node in cluster.nodes:
             node.kill()
+    finally:
         shards.stop()
 
 

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.conftest import Cluster, item_id
+from tests.cluster.conftest import Cluster, item_id, start_nodes
 from tests.cluster.test_redis_restart import SLOW, Trader, Trades, all_ready, ping_pong
 from tests.conftest import Connect
 from tests.support.client import Client, assert_no_gap
 from tests.support.game import MANY_COMMANDS
 from tests.support.redis import RedisProcess, SentinelSet
-from tests.support.servers import ServerProcess
 from tests.support.wire import eventually
 
 PROBE = {"bus_probe_seconds": 0.3, "bus_probe_timeout_seconds": 1.0}
@@ -31,16 +30,13 @@ AFTER_FAILOVER = 5.0  # seconds the nodes may take, beyond the sentinels' failov
 @pytest.fixture
 def sentinel_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, SentinelSet]]:
     sentinels = SentinelSet(tmp_path / "redis").start()
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    cluster = Cluster(tmp_path, sentinels.master, storage, [])
     try:
-        for i in range(2):
-            cluster.nodes.append(ServerProcess(tmp_path / f"node{i}", bus=sentinels.url, storage=storage,
-                                               presence_seconds=3, **PROBE, **MANY_COMMANDS).start())
+        cluster = start_nodes(tmp_path, sentinels.master, sentinels.url, 2, presence_seconds=3, **PROBE,
+                              **MANY_COMMANDS)
         yield cluster, sentinels
-    finally:
         for node in cluster.nodes:
             node.kill()
+    finally:
         sentinels.stop()
 
 

@@ -244,7 +244,8 @@ class RedisLink:
         except TimeoutError:
             delivery.ok = False
             delivery.failures += 1
-            delivery.reason = f"probe not received within {self._probe_timeout:g} s"
+            if self.connected:  # else the subscription went down meanwhile, and its reason stands
+                delivery.reason = f"probe not received within {self._probe_timeout:g} s"
             log.warning("bus probe lost", extra={"node": self.node_id, "failures": delivery.failures})
             if delivery.failures >= RESUBSCRIBE_AFTER and self.connected:
                 self._resubscribe = True
