@@ -173,6 +173,8 @@ async def ready(request: Request) -> Response:
     bus_ok = await node.bus.ping()
     is_ready = storage_ok and bus_ok and not node.draining
     body = {"ready": is_ready, "storage": storage_ok, "bus": bus_ok, "draining": node.draining, "node": node.id}
+    if not bus_ok:
+        body["bus_reason"] = node.bus.delivery.reason or "bus does not answer"
     return JSONResponse(body, 200 if is_ready else 503)
 
 

@@ -102,6 +102,20 @@ class LoadFigures:
                                 "queue).", value=self.inflight())
 
 
+class DeliveryFigures:
+    """The bus's delivery probe (server/bus/redis/link.py), read when Prometheus scrapes."""
+
+    def __init__(self, ok: Callable[[], bool], seconds: Callable[[], float]) -> None:
+        self.ok, self.seconds = ok, seconds
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("valgame_bus_delivery_ok", "1 while a probe this node publishes to itself through "
+                                "the bus arrives within `bus_probe_timeout_seconds`, else 0 (/ready is 503).",
+                                value=1 if self.ok() else 0)
+        yield GaugeMetricFamily("valgame_bus_probe_seconds", "How long the last delivery probe that arrived took, "
+                                "from publish to receipt.", value=self.seconds())
+
+
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
@@ -157,6 +171,10 @@ class Metrics:
     def watch_load(self, players: Callable[[], int], inflight: Callable[[], int]) -> None:
         """Export the players connected here and the commands being handled, read when scraped."""
         self.registry.register(LoadFigures(players, inflight))
+
+    def watch_delivery(self, ok: Callable[[], bool], seconds: Callable[[], float]) -> None:
+        """Export whether the bus delivers to this node, read when scraped."""
+        self.registry.register(DeliveryFigures(ok, seconds))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

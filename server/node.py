@@ -55,7 +55,9 @@ class Node:
         self.bus: Bus = open_bus(settings.bus, self.id, settings.history_seconds,
                                  presence_seconds=settings.presence_seconds, sockets=self.hub.local_count,
                                  figures=self.figures, on_gap=self.metrics.bus_gaps.inc,
-                                 on_recovered=self._bus_recovered)
+                                 on_recovered=self._bus_recovered, probe_seconds=settings.bus_probe_seconds,
+                                 probe_timeout=settings.bus_probe_timeout_seconds)
+        self.metrics.watch_delivery(lambda: self.bus.delivery.ok, lambda: self.bus.delivery.probe_seconds)
         self.event_log = EventLog(self.storage, self.bus.events, settings.history_size, settings.history_seconds,
                                   self.failpoints.exit_at)
         self.hub.on_behind = self._catch_up

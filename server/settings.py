@@ -32,7 +32,8 @@ class Settings:
     storage: str = setting(
         "", "Storage URL: `sqlite:///path.db` or `mongodb://...`; empty means SQLite in the data folder.")
     bus: str = setting(
-        "memory://", "Bus URL: `memory://` (single node) or `redis://host:port/0`.")
+        "memory://", "Bus URL: `memory://` (single node), `redis://host:port/0`, "
+                     "`redis+sentinel://h1:26379,h2:26379/mymaster/0` or `redis+cluster://h1:7000,h2:7001/`.")
     node_id: str = setting(
         "", "Name of this node in presence and replies; random when empty.")
     jwt_secret: str = setting(
@@ -98,6 +99,10 @@ class Settings:
         30.0, "How often expired market listings are returned to their sellers.")
     presence_seconds: float = setting(
         30.0, "A node that stops heartbeating drops out of presence after this long (its players with it).")
+    bus_probe_seconds: float = setting(
+        2.0, "How often a node publishes a probe to itself through the bus, the way its players' events come.")
+    bus_probe_timeout_seconds: float = setting(
+        3.0, "A probe not received within this long marks the node's delivery broken: /ready 503 until one arrives.")
     history_size: int = setting(
         500, "Most events a `resume` replays; a client further behind is told `resumed: false` and re-reads.")
     history_seconds: int = setting(

@@ -80,3 +80,17 @@ def test_sharding_script_shards_every_collection() -> None:
     assert "enableSharding" in script
     for collection in ("players", "ledger", "notifications", "idem", "listings"):
         assert collection in script
+
+
+def test_sentinel_variant_puts_the_bus_behind_three_sentinels() -> None:
+    result = subprocess.run([*_compose(), "-f", str(DEPLOY / "compose.yaml"), "-f",
+                             str(DEPLOY / "compose.sentinel.yaml"), "config"], capture_output=True, text=True,
+                            env={**os.environ, "VALGAME_JWT_SECRET": "s" * 48}, cwd=DEPLOY, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"redis", "redis-replica", "sentinel1", "sentinel2", "sentinel3"} <= set(services)
+    assert "--replicaof" in services["redis-replica"]["command"]
+    bus = services["node"]["environment"]["VALGAME_BUS"]
+    assert bus.startswith("redis+sentinel://") and bus.count(":26379") == 3 and bus.endswith("/mymaster/0")
+    for name in ("sentinel1", "sentinel2", "sentinel3"):
+        assert "sentinel monitor mymaster redis 6379 2" in " ".join(services[name]["entrypoint"])

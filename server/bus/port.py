@@ -34,8 +34,21 @@ class BusListener(Protocol):
     def deliver_control(self, message: dict[str, Any]) -> None: ...
 
 
+@dataclass(slots=True)
+class Delivery:
+    """Whether this node's own delivery path works, as its last probe found: a message it published to itself on
+    the channel its players' events come by, received within the bound. `reason` says what failed."""
+
+    ok: bool = True
+    reason: str = ""
+    probe_seconds: float = 0.0  # how long the last probe that arrived took
+    failures: int = 0  # probes lost or late since the last one that arrived in time
+
+
 class Link(Protocol):
     """The adapter's connection, shared by its ports."""
+
+    delivery: Delivery
 
     async def start(self, listener: BusListener) -> None: ...
 
@@ -136,3 +149,7 @@ class Bus:
 
     async def ping(self) -> bool:
         return await self.link.ping()
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.link.delivery

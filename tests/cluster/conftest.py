@@ -137,13 +137,25 @@ def start_cluster(root: Path, count: int, storage: str | None = None, **settings
     """A redis-server and `count` nodes on it, sharing `storage` (a SQLite file in `root` by default)."""
     root.mkdir(parents=True, exist_ok=True)
     redis = RedisProcess(root / "redis").start()
+    try:
+        return start_nodes(root, redis, redis.url, count, storage, **settings)
+    except BaseException:
+        redis.stop()
+        raise
+
+
+def start_nodes(root: Path, redis: RedisProcess, bus: str, count: int, storage: str | None = None,
+                **settings: Any) -> Cluster:
+    """`count` nodes on the bus URL `bus` (one redis-server, sentinels, a Redis Cluster), sharing `storage`;
+    `redis` is the server the tests act on (kill, CLIENT KILL)."""
     storage = storage or f"sqlite:///{root / 'shared.db'}"
     cluster = Cluster(root, redis, storage, [])
     try:
         for i in range(count):
-            cluster.nodes.append(ServerProcess(root / f"node{i}", bus=redis.url, storage=storage, **settings).start())
+            cluster.nodes.append(ServerProcess(root / f"node{i}", bus=bus, storage=storage, **settings).start())
     except BaseException:
-        stop_cluster(cluster)
+        for node in cluster.nodes:
+            node.kill()
         raise
     return cluster
 

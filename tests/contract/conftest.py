@@ -4,8 +4,9 @@ Storage: `storage` is a freshly opened adapter: SQLite in the test's tmp_path, o
 secantusd-py started for the whole session (dropped when the test ends). `reopen` opens another instance on the
 same data, as a second node (or a restarted one) would.
 
-Bus: `bus` is a started bus, in-process or on one redis-server started for the whole session (emptied before each
-test); `listener` records what the bus delivered to the node.
+Bus: `bus` is a started bus, in-process, on one redis-server, on a Sentinel-watched master or on a three-master
+Redis Cluster (each started for the whole session, emptied before each test); `listener` records what the bus
+delivered to the node.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from persistence.port import Storage
 from persistence.sqlite import SQLiteStorage
 from server.bus import Bus, open_bus
 from tests.support.mongo import mongo_server
-from tests.support.redis import RedisProcess
+from tests.support.redis import ClusterSet, RedisProcess, SentinelSet
 
 ADAPTERS = ["sqlite", "mongo"]
-BUS_ADAPTERS = ["memory", "redis"]
+BUS_ADAPTERS = ["memory", "redis", "sentinel", "cluster"]
 
 Reopen = Callable[[], Awaitable[Storage]]
 
@@ -86,6 +87,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     redis.stop()
 
 
+@pytest.fixture(scope="session")
+def sentinel_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One master, replica and three sentinels for the session: (the bus URL, the master's own URL)."""
+    sentinels = SentinelSet(tmp_path_factory.mktemp("sentinel")).start()
+    yield sentinels.url, sentinels.master.url
+    sentinels.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSet]:
+    """A three-master Redis Cluster for the session."""
+    cluster = ClusterSet(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
 class Recorder:
     """A node's hub as the bus sees it: it records every delivery."""
 
@@ -111,9 +128,19 @@ OpenBus = Callable[..., Awaitable[tuple[Bus, Recorder]]]
 async def open_test_bus(request: pytest.FixtureRequest) -> AsyncIterator[OpenBus]:
     """Start buses of one adapter on shared data (a node each; the in-process bus has one node only)."""
     url = "memory://"
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        client = aioredis.Redis.from_url(url)
+    if request.param == "cluster":
+        shards: ClusterSet = request.getfixturevalue("redis_cluster")
+        url = shards.url
+        for server in shards.servers:
+            client = aioredis.Redis.from_url(server.url)
+            await client.flushall()
+            await client.aclose()
+    elif request.param in ("redis", "sentinel"):
+        if request.param == "sentinel":
+            url, data = request.getfixturevalue("sentinel_urls")
+        else:
+            url = data = request.getfixturevalue("redis_url")
+        client = aioredis.Redis.from_url(data)
         await client.flushall()
         await client.aclose()
     started: list[Bus] = []

@@ -52,3 +52,18 @@ async def test_control_goes_to_every_node_or_to_the_one_named(open_test_bus: Ope
     await bus.events.broadcast("t", "x", {})  # in order behind the control messages
     await eventually(lambda: _true(heard.topic), WAIT, "the broadcast behind them")
     assert [m["kind"] for m in heard.control] == ["mine", "all"]
+
+
+async def test_a_player_with_two_sockets_here_keeps_receiving_when_one_closes(open_test_bus: OpenBus) -> None:
+    """(On Redis Cluster the node follows a player's sharded channel while any of its sockets is open here.)"""
+    bus, heard = await open_test_bus()
+    await bus.presence.attach("p", "s1")
+    await bus.presence.attach("p", "s2")
+    await bus.presence.detach("p", "s1")
+    bus.events.publish("p", [(1, encode_event("x", {}, seq=1))])
+    await eventually(lambda: _true(heard.player), WAIT, "the event of the player still attached")
+    await bus.presence.detach("p", "s2")
+    await bus.presence.attach("p", "s3")  # the last socket closed, a new one opened: followed again
+    bus.events.publish("p", [(2, encode_event("x", {}, seq=2))])
+    await eventually(lambda: _true(len(heard.player) >= 2), WAIT, "the event after a new socket")
+    assert [seq for _, seq, _ in heard.player] == [1, 2]

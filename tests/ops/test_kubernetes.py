@@ -5,6 +5,7 @@ Kustomize: `kubectl kustomize` is not installed here), validate against the sche
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -149,3 +150,23 @@ def test_in_cluster_scrape_config_labels_pods_for_the_adapter() -> None:
     assert {"namespace", "pod", "__address__", "__metrics_path__"} <= targets
     adapter = yaml.safe_load((DEPLOY / "monitoring" / "prometheus-adapter.yaml").read_text())
     assert adapter["rules"][0]["name"]["as"] == "valgame_commands_inflight"
+
+
+def test_sentinel_overlay_puts_the_bus_behind_three_sentinels(tmp_path: Path) -> None:
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(DEPLOY, copy)
+    (copy / "overlays" / "try-out" / "jwt.env").write_text("VALGAME_JWT_SECRET=" + "t" * 48 + "\n")
+    objects = render(copy / "overlays" / "sentinel")
+    validate(objects)
+    bus = find(objects, "ConfigMap", "valgame-settings")["data"]["VALGAME_BUS"]
+    assert bus.startswith("redis+sentinel://") and bus.endswith("/mymaster/0")
+    sentinels = find(objects, "StatefulSet", "sentinel")
+    assert sentinels["spec"]["replicas"] == 3
+    assert all(f"sentinel-{i}.sentinel:26379" in bus for i in range(3))
+    assert "sentinel monitor mymaster redis-0.redis 6379 2" in sentinels["spec"]["template"]["spec"]["containers"][0][
+        "args"][0]
+    redis = find(objects, "StatefulSet", "redis")
+    assert redis["spec"]["replicas"] == 2
+    assert "--replicaof redis-0.redis 6379" in redis["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert find(objects, "Service", "sentinel")["spec"]["clusterIP"] == "None"
+    assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {"valgame-tryout"}

@@ -1,4 +1,5 @@
-"""A real redis-server on a free port, for the tests that need the distributed bus."""
+"""Real redis-server processes on free ports, for the tests that need the distributed bus: one server
+(`RedisProcess`), or a master, its replica and three sentinels (`SentinelSet`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import redis
 
 from tests.support.servers import free_port, wait_until
 
 
 class RedisProcess:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, args: list[str] | None = None, config: str = "") -> None:
         self.workdir = workdir
         self.port = free_port()
+        self.args = args or []  # more command-line options, e.g. ["--replicaof", host, port]
+        self.config = config  # with it, the server reads (and may rewrite) this config file: a sentinel must
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -25,10 +31,17 @@ class RedisProcess:
         if binary is None:
             raise RuntimeError("redis-server is not installed (scripts/test.sh installs it)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [binary]
+        if self.config:
+            config = self.workdir / "redis.conf"
+            if not config.exists():  # a restarted sentinel keeps what it learnt
+                config.write_text(self.config)
+            command.append(str(config))
+        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir), *self.args]
+        if "--sentinel" not in self.args:
+            command += ["--save", "", "--appendonly", "no"]
+        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 (owned by the child process)
+        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._answers, 10, f"redis-server on port {self.port}")
         return self
 
@@ -58,3 +71,148 @@ class RedisProcess:
         """Stop and start again on the same port (an empty server: nothing is persisted)."""
         self.stop()
         self.start()
+
+
+SERVICE = "mymaster"
+
+
+class SentinelSet:
+    """A master, one replica and three sentinels (quorum 2) with short failover settings: a master that stops
+    answering is declared down after `down_after_ms` and its replica promoted a moment later."""
+
+    def __init__(self, workdir: Path, down_after_ms: int = 1000, failover_timeout_ms: int = 3000) -> None:
+        self.master = RedisProcess(workdir / "master")
+        self.replica = RedisProcess(workdir / "replica")
+        self.sentinels = [RedisProcess(workdir / f"sentinel{i}", ["--sentinel"]) for i in range(3)]
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{SERVICE}/0"
+
+    def start(self) -> SentinelSet:
+        self.master.start()
+        self.replica.args = ["--replicaof", "127.0.0.1", str(self.master.port)]
+        self.replica.start()
+        for sentinel in self.sentinels:
+            sentinel.config = (
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {SERVICE} {self.failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {SERVICE} 1\n")
+            sentinel.start()
+        wait_until(self._replica_known, 20, "the sentinels to see the replica")
+        return self
+
+    def master_port(self) -> int | None:
+        """The master's port as the first sentinel that answers names it."""
+        for sentinel in self.sentinels:
+            if sentinel.proc is None or sentinel.proc.poll() is not None:
+                continue
+            reply = _command(sentinel.port, "SENTINEL", "get-master-addr-by-name", SERVICE)
+            if reply and len(reply) == 2:
+                return int(reply[1])
+        return None
+
+    def replicas_up(self) -> int:
+        """Replicas the first sentinel that answers sees up and linked to the master."""
+        for sentinel in self.sentinels:
+            if sentinel.proc is None or sentinel.proc.poll() is not None:
+                continue
+            replicas = _command(sentinel.port, "SENTINEL", "replicas", SERVICE)
+            if replicas is None:
+                continue
+            return sum(1 for r in replicas if isinstance(r, dict) and "s_down" not in str(r.get("flags", ""))
+                       and r.get("master-link-status") == "ok")
+        return 0
+
+    def _replica_known(self) -> bool:
+        for sentinel in self.sentinels:
+            replicas = _command(sentinel.port, "SENTINEL", "replicas", SERVICE) or []
+            if not replicas:
+                return False
+        return True
+
+    def stop(self) -> None:
+        for process in (*self.sentinels, self.replica, self.master):
+            process.stop()
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _command(port: int, *args: str) -> list[Any] | None:
+    """One command to a server on this port, with redis-py's plain client (what the tests' support needs)."""
+    client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+    try:
+        reply = client.execute_command(*args)
+        return reply if isinstance(reply, list) else [reply]
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+
+
+class ClusterSet:
+    """A Redis Cluster of `masters` masters with `replicas` replicas each (`redis-cli --cluster create`), with a short
+    node timeout so a dead master's replica takes over within a few seconds."""
+
+    def __init__(self, workdir: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 1000) -> None:
+        args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(node_timeout_ms)]
+        self.servers = [RedisProcess(workdir / f"node{i}", list(args)) for i in range(masters * (1 + replicas))]
+        for server in self.servers:
+            server.port = _cluster_port()
+        self.replicas = replicas
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers[:2]) + "/"
+
+    def start(self) -> ClusterSet:
+        for server in self.servers:
+            server.start()
+        binary = shutil.which("redis-cli")
+        if binary is None:
+            raise RuntimeError("redis-cli is not installed")
+        subprocess.run([binary, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
+                        "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        wait_until(self.healthy, 30, "the cluster to be ok on every server")
+        return self
+
+    def healthy(self) -> bool:
+        for server in self.servers:
+            if server.proc is None or server.proc.poll() is not None:
+                continue
+            info = _command(server.port, "CLUSTER", "INFO")
+            if not info or "cluster_state:ok" not in str(info[0]):
+                return False
+        return True
+
+    def owner(self, key: str) -> RedisProcess:
+        """The server that masters the slot of `key` now, as the cluster says (redis-py's own cluster client)."""
+        live = next(s for s in self.servers if s.proc is not None and s.proc.poll() is None)
+        client = redis.RedisCluster(host="127.0.0.1", port=live.port, socket_timeout=2)
+        try:
+            node = client.get_node_from_key(key)
+        finally:
+            client.close()
+        return next(s for s in self.servers if s.port == node.port)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

@@ -76,7 +76,7 @@ class Outbox:
                 self._outbox = batch + self._outbox
                 self._ready.set()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, 0.5)  # a failover is over in seconds: retry often
                 continue
             except Exception as exc:  # a bug in one queued command must not stop the flusher
                 log.exception("bus batch failed")

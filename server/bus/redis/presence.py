@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from server.bus.port import BusUnavailable
-from server.bus.redis.keys import ALIVE, P
+from server.bus.redis.keys import ALIVE, P, presence_key
 
 log = logging.getLogger("valgame.bus.redis")
 
@@ -22,8 +22,9 @@ log = logging.getLogger("valgame.bus.redis")
 class RedisPresence:
     def __init__(self, redis: aioredis.Redis, node_id: str, presence_seconds: float = 30,
                  history_seconds: float = 900, sockets: Callable[[], int] = lambda: 0,
-                 figures: Callable[[], dict[str, Any]] = dict) -> None:
+                 figures: Callable[[], dict[str, Any]] = dict, sharded: bool = False) -> None:
         self.redis = redis
+        self._sharded = sharded
         self.node_id = node_id
         self.alive_seconds = max(1, int(presence_seconds))
         self.heartbeat_seconds = self.alive_seconds / 6
@@ -31,23 +32,32 @@ class RedisPresence:
         self._sockets = sockets
         self._figures = figures
         self._attached: dict[str, tuple[str, str]] = {}  # this node's sessions: id -> (player id, presence value)
+        # Redis Cluster: subscribe to a player's channel with the first socket here, leave it with the last
+        self.follow: Callable[[str], Awaitable[None]] | None = None
+        self.unfollow: Callable[[str], Awaitable[None]] | None = None
+
+    def _key(self, player_id: str) -> str:
+        return presence_key(player_id, self._sharded)
 
     async def attach(self, player_id: str, session_id: str) -> None:
         value = f"{self.node_id}|{time.time():.6f}"
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(f"{P}presence:{player_id}", session_id, value)
+                pipe.hset(self._key(player_id), session_id, value)
                 pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
                 await pipe.execute()
+            if self.follow is not None and session_id not in self._attached:
+                await self.follow(player_id)  # before the socket reads its head: no event falls in between
         except (RedisError, OSError) as exc:
             raise BusUnavailable(str(exc)) from exc
         self._attached[session_id] = (player_id, value)
 
     async def detach(self, player_id: str, session_id: str) -> None:
-        self._attached.pop(session_id, None)
+        if self._attached.pop(session_id, None) is not None and self.unfollow is not None:
+            await self.unfollow(player_id)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hdel(f"{P}presence:{player_id}", session_id)
+                pipe.hdel(self._key(player_id), session_id)
                 pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
                 await pipe.execute()
         except RedisError:
@@ -61,7 +71,7 @@ class RedisPresence:
         entries = list(self._attached.items())
         async with self.redis.pipeline(transaction=False) as pipe:
             for session_id, (player_id, value) in entries:
-                pipe.hset(f"{P}presence:{player_id}", session_id, value)
+                pipe.hset(self._key(player_id), session_id, value)
                 pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
             await pipe.execute()
         gone = [(session_id, player_id) for session_id, (player_id, _) in entries
@@ -69,16 +79,21 @@ class RedisPresence:
         if gone:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for session_id, player_id in gone:
-                    pipe.hdel(f"{P}presence:{player_id}", session_id)
+                    pipe.hdel(self._key(player_id), session_id)
                 await pipe.execute()
 
     async def _alive_nodes(self, nodes: set[str]) -> set[str]:
         ordered = sorted(nodes)
-        flags = await self.redis.mget([ALIVE + n for n in ordered]) if ordered else []
+        if not ordered:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:  # not MGET: on Redis Cluster they are on any shard
+            for node in ordered:
+                pipe.get(ALIVE + node)
+            flags = await pipe.execute()
         return {n for n, flag in zip(ordered, flags, strict=True) if flag}
 
     async def sessions_of(self, player_id: str) -> list[tuple[str, str, float]]:
-        entries = await self.redis.hgetall(f"{P}presence:{player_id}")
+        entries = await self.redis.hgetall(self._key(player_id))
         parsed = []
         for session_id, value in entries.items():
             node, _, opened = value.decode().partition("|")
@@ -86,7 +101,7 @@ class RedisPresence:
         alive = await self._alive_nodes({node for _, node, _ in parsed})
         stale = [sid for sid, node, _ in parsed if node not in alive]
         if stale:
-            await self.redis.hdel(f"{P}presence:{player_id}", *stale)
+            await self.redis.hdel(self._key(player_id), *stale)
         return [entry for entry in parsed if entry[1] in alive]
 
     async def session_owner(self, session_id: str) -> str | None:

@@ -1,0 +1,132 @@
+"""The bus on a Redis Cluster (three masters, a replica each; real processes): sharded pub/sub across shards, and a
+master SIGKILLed with its replica promoted.
+
+Two nodes on `redis+cluster://...`; two players whose channels fall on different shards, each on one node, whisper
+to each other; a topic watcher on each node sees the market feed and global chat; rankings answer; one player's
+combat, fought on one node, reaches its second socket on the other. Then the master
+of one player's shard is killed: within the cluster's failover time plus 5 s whispers and topics flow across nodes
+again, no socket is closed, every personal event arrives once and in order, and the audit passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.bus.redis.keys import player_channel
+from tests.cluster.conftest import Cluster, list_dagger, start_nodes
+from tests.cluster.test_redis_restart import SLOW, all_ready
+from tests.conftest import Connect
+from tests.support.client import Client, assert_no_gap
+from tests.support.game import MANY_COMMANDS, first_character, run_auto
+from tests.support.redis import ClusterSet
+from tests.support.wire import eventually
+
+PROBE = {"bus_probe_seconds": 0.3, "bus_probe_timeout_seconds": 1.0}
+AFTER_FAILOVER = 5.0
+
+
+@pytest.fixture
+def shard_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, ClusterSet]]:
+    shards = ClusterSet(tmp_path / "redis", masters=3, replicas=1).start()
+    try:
+        cluster = start_nodes(tmp_path, shards.servers[0], shards.url, 2, presence_seconds=3, **PROBE,
+                              **MANY_COMMANDS)
+        yield cluster, shards
+        for node in cluster.nodes:
+            node.kill()
+    finally:
+        shards.stop()
+
+
+async def crosses(sender: Client, receiver: Client, name: str, text: str, timeout: float) -> None:
+    await sender.call("chat.whisper", {"to": name, "text": text}, timeout=timeout)
+    await receiver.wait_event("chat.message", lambda d: d["text"] == text, timeout=timeout)
+
+
+async def topics_cross(cluster: Cluster, connect: Connect, watchers: list[Client], text: str, timeout: float) -> None:
+    sender, _ = await connect(cluster[1])
+    await sender.call("chat.send", {"text": text}, timeout=timeout)
+    for watcher in watchers:
+        await watcher.wait_event("chat.message", lambda d: d["text"] == text, timeout=timeout)
+
+
+@pytest.mark.timeout(240)
+async def test_sharded_delivery_across_nodes_and_a_master_failover(
+        shard_cluster: tuple[Cluster, ClusterSet], connect: Connect) -> None:
+    cluster, shards = shard_cluster
+    a, b = cluster.nodes
+    await eventually(lambda: all_ready([a, b]), 20, "both nodes ready on the cluster bus")
+
+    # two players whose channels are on different shards
+    logins = [await cluster.login(a)]
+    first_shard = await asyncio.to_thread(shards.owner, player_channel(logins[0]["player_id"]))
+    for _ in range(20):
+        login = await cluster.login(b)
+        if await asyncio.to_thread(shards.owner, player_channel(login["player_id"])) is not first_shard:
+            logins.append(login)
+            break
+    assert len(logins) == 2, "no player on another shard in 20 tries"
+    one, one_hello = await connect(a, logins[0])
+    two, two_hello = await connect(b, logins[1])
+    watchers = []
+    for node in (a, b):
+        watcher, _ = await connect(node)
+        await watcher.call("sub.add", {"topic": "chat:global"})
+        await watcher.call("sub.add", {"topic": "market"})
+        watchers.append(watcher)
+
+    await crosses(one, two, logins[1]["name"], "hello two", 5)
+    await crosses(two, one, logins[0]["name"], "hello one", 5)
+    await topics_cross(cluster, connect, watchers, "hello everyone", 5)
+    listing = await list_dagger(one, 20)
+    for watcher in watchers:
+        await watcher.wait_event("market.listed", lambda d: d["id"] == listing, timeout=5)
+    assert (await two.call("ranking.me", {"board": "level"}))["rank"] is not None
+
+    # combat events of player one, fought on node a, reach its second socket on node b
+    one_b, one_b_hello = await connect(b, logins[0])
+    ended = await run_auto(one, [(await first_character(one))["id"]])
+    event = await one_b.wait_event("combat.ended", lambda d: d["combat"] == ended["combat"], timeout=10)
+    assert event["data"] == ended
+    assert any(e["type"] == "combat.round" for e in one_b.events)
+
+    # the master of the first player's shard dies; its replica takes over
+    victim = first_shard
+    killed_at = time.monotonic()
+    await asyncio.to_thread(victim.kill)
+    outage = asyncio.create_task(two.call("chat.whisper", {"to": logins[0]["name"], "text": "during"}, timeout=SLOW))
+    channel = player_channel(logins[0]["player_id"])
+
+    def promoted_now() -> bool:
+        try:
+            return shards.owner(channel) is not victim and shards.healthy()
+        except Exception:  # the cluster answers with errors while it fails over
+            return False
+
+    async def promoted() -> bool:
+        return await asyncio.to_thread(promoted_now)
+
+    await eventually(promoted, 30, "a replica promoted", interval=0.05)
+    budget = time.monotonic() - killed_at + AFTER_FAILOVER
+
+    def left() -> float:
+        return max(0.1, budget - (time.monotonic() - killed_at))
+
+    await eventually(lambda: all_ready([a, b]), left(), "/ready 200 on both nodes after the failover", interval=0.05)
+    await crosses(two, one, logins[0]["name"], "after, to one", left())
+    await crosses(one, two, logins[1]["name"], "after, to two", left())
+    await topics_cross(cluster, connect, watchers, "after, everyone", left())
+    recovered_in = time.monotonic() - killed_at
+    assert recovered_in <= budget, (recovered_in, budget)
+    await asyncio.wait_for(outage, SLOW)
+
+    await one.wait_event("chat.message", lambda d: d["text"] == "during", timeout=30)
+    for client, hello in ((one, one_hello), (two, two_hello), (one_b, one_b_hello)):
+        assert client.close_code is None
+        assert_no_gap(client, hello["seq"])
+    await cluster.audit()
