@@ -11,21 +11,27 @@ echo processes relaying through Redis pub/sub (one PUBLISH per whisper), and two
 Redis manager (emit to the receiver's room). All servers and Redis are pinned to core 0, the generator to core 1.
 
     python -m bench.bench_crossnode --rates 1000,10000 --duration 5 --runs 3
+    python -m bench.bench_crossnode --bus sentinel   # or cluster: the nodes on a Sentinel set or a 3-master cluster
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+
+import redis as redis_client
 
 from bench.common import (
     GENERATOR_CPUS,
+    SERVER_CPUS,
     TARGETS,
     WORK,
     CpuMeter,
     Reference,
     median,
     percentile,
+    pin,
     record,
     register_players,
     start_redis,
@@ -33,6 +39,7 @@ from bench.common import (
     stop_node,
 )
 from bench.swarm import Swarm
+from tests.support.redis import ClusterSet, SentinelSet
 
 
 def main() -> None:
@@ -42,12 +49,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=20, help="Sender players and receiver players.")
     parser.add_argument("--senders", type=int, default=200, help="Sender sockets on A (players reused).")
+    parser.add_argument("--bus", choices=("single", "sentinel", "cluster"), default="single",
+                        help="The nodes' Redis: one server; a master, a replica and three sentinels; or a cluster of "
+                             "three masters (the references always use one server).")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
     redis = start_redis("crossnode")
+    ha = start_bus(args.bus)
     shared = WORK / f"crossnode-{redis.port}.db"
-    nodes = [start_valgame(f"cross{i}", bus=redis.url, storage=f"sqlite:///{shared}") for i in range(2)]
+    bus_url = redis.url if ha is None else ha.url
+    nodes = [start_valgame(f"cross{i}", bus=bus_url, storage=f"sqlite:///{shared}") for i in range(2)]
     echo = [Reference("bench.reference_echo", redis.url) for _ in range(2)]
     sio = [Reference("bench.reference_socketio", redis.url) for _ in range(2)]
     servers = {"valgame": [(n.port, n.proc.pid) for n in nodes], "echo": [(r.port, r.proc.pid) for r in echo],
@@ -90,7 +102,11 @@ def main() -> None:
                     print(f"rate={rate:g} {target}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()),
                           flush=True)
             summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in TARGETS}
-        record("crossnode", {"duration": args.duration, "runs": args.runs, "pairs": args.pairs, "results": summary})
+        shards = shard_messages(ha) if isinstance(ha, ClusterSet) else None
+        if shards is not None:
+            print(f"messages published per shard (SPUBLISH calls): {shards}", flush=True)
+        record("crossnode", {"duration": args.duration, "runs": args.runs, "pairs": args.pairs, "bus": args.bus,
+                             "shards": shards, "results": summary})
     finally:
         for swarm in swarms.values():
             swarm.close()
@@ -99,6 +115,29 @@ def main() -> None:
         for ref in echo + sio:
             ref.stop()
         redis.stop()
+        if ha is not None:
+            ha.stop()
+
+
+def start_bus(kind: str) -> SentinelSet | ClusterSet | None:
+    """The nodes' Redis when it is not the single server: its processes pinned to the servers' core."""
+    workdir = WORK / f"{kind}-{os.getpid()}"
+    ha = SentinelSet(workdir).start() if kind == "sentinel" else ClusterSet(workdir).start() if kind == "cluster" \
+        else None
+    for server in () if ha is None else ha.processes():
+        assert server.proc is not None
+        pin(server.proc.pid, SERVER_CPUS)
+    return ha
+
+
+def shard_messages(cluster: ClusterSet) -> dict[int, int]:
+    """SPUBLISH calls each master has served since it started (port -> calls)."""
+    counts = {}
+    for server in cluster.servers:
+        with redis_client.Redis(port=server.port, socket_timeout=2) as client:
+            stats = client.info("commandstats")
+        counts[server.port] = int(stats.get("cmdstat_spublish", {}).get("calls", 0))
+    return counts
 
 
 if __name__ == "__main__":

@@ -87,6 +87,9 @@ class SentinelSet:
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
 
+    def processes(self) -> list[RedisProcess]:
+        return [self.master, self.replica, *self.sentinels]
+
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
@@ -177,6 +180,9 @@ class ClusterSet:
         for server in self.servers:
             server.port = _cluster_port()
         self.replicas = replicas
+
+    def processes(self) -> list[RedisProcess]:
+        return list(self.servers)
 
     @property
     def url(self) -> str:
