@@ -242,11 +242,10 @@ class _Guarded(asyncio.BufferedProtocol):
 
     def __init__(self, server: PicowsServer, inner: Any) -> None:
         self._server, self._inner = server, inner
-        self._transport: asyncio.Transport | None = None
+        self._transport: Any = None
         self._header_bytes = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Any) -> None:  # asyncio's or uvloop's (which does not subclass asyncio's)
         self._transport = transport
         server = self._server
         peer = transport.get_extra_info("peername")
@@ -308,7 +307,9 @@ class PicowsServer:
         self.accepting = 0  # connections accepted and not yet upgraded
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
-        self._logger = logging.LoggerAdapter(logging.getLogger("picows.server"), {})  # no logger per connection
+        picows_log = logging.getLogger("picows.server")
+        picows_log.setLevel(max(picows_log.getEffectiveLevel(), logging.WARNING))  # not a line per connection
+        self._logger = logging.LoggerAdapter(picows_log, {})  # an adapter: picows then makes no logger per socket
 
     def open_count(self) -> int:
         return len(self.sockets) + self.accepting + self.other_connections()
