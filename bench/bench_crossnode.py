@@ -20,17 +20,21 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
-    TARGETS,
     WORK,
     CpuMeter,
     Reference,
+    add_transport_option,
+    kind_of,
     median,
+    node_target,
     percentile,
     record,
     register_players,
     start_redis,
     start_valgame,
     stop_node,
+    transport_of,
+    transports_of,
 )
 from bench.swarm import Swarm
 
@@ -42,40 +46,49 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=20, help="Sender players and receiver players.")
     parser.add_argument("--senders", type=int, default=200, help="Sender sockets on A (players reused).")
+    add_transport_option(parser)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
     redis = start_redis("crossnode")
     shared = WORK / f"crossnode-{redis.port}.db"
-    nodes = [start_valgame(f"cross{i}", bus=redis.url, storage=f"sqlite:///{shared}") for i in range(2)]
+    # Two nodes per transport asked for (the pairs share the storage and the bus, each has its own players).
+    node_targets = [node_target(t) for t in transports_of(args)]
+    nodes = {target: [start_valgame(f"cross{i}-{target}", bus=redis.url, storage=f"sqlite:///{shared}",
+                                    transport=transport_of(target)) for i in range(2)] for target in node_targets}
     echo = [Reference("bench.reference_echo", redis.url) for _ in range(2)]
     sio = [Reference("bench.reference_socketio", redis.url) for _ in range(2)]
-    servers = {"valgame": [(n.port, n.proc.pid) for n in nodes], "echo": [(r.port, r.proc.pid) for r in echo],
-               "socketio": [(r.port, r.proc.pid) for r in sio]}
+    servers = {**{target: [(n.ws_port, n.proc.pid) for n in pair] for target, pair in nodes.items()},
+               "echo": [(r.port, r.proc.pid) for r in echo], "socketio": [(r.port, r.proc.pid) for r in sio]}
+    names = (*node_targets, "echo", "socketio")
     swarms: dict[str, Swarm] = {}
     try:
-        players = asyncio.run(register_players(nodes[0].http, 2 * args.pairs))
-        senders, receivers = players[:args.pairs], players[args.pairs:]
         keys = [f"r{i}" for i in range(args.pairs)]
-        targets = {"valgame": [p["name"] for p in receivers], "echo": keys, "socketio": keys}
-        for target in TARGETS:
+        targets: dict[str, list[str]] = {"echo": keys, "socketio": keys}
+        tokens: dict[str, tuple[list[str], list[str]]] = {}
+        for target, pair in nodes.items():
+            players = asyncio.run(register_players(pair[0].http, 2 * args.pairs))
+            senders, receivers = players[:args.pairs], players[args.pairs:]
+            targets[target] = [p["name"] for p in receivers]
+            tokens[target] = ([p["access_token"] for p in senders], [p["access_token"] for p in receivers])
+        for target in names:
             (port_a, _), (port_b, _) = servers[target]
             swarm = swarms[target] = Swarm(1, GENERATOR_CPUS)
-            tokens_send = [p["access_token"] for p in senders] if target == "valgame" else None
-            tokens_recv = [p["access_token"] for p in receivers] if target == "valgame" else None
-            a = swarm.call("open", kind=target, host="127.0.0.1", port=port_a, count=args.senders,
+            tokens_send, tokens_recv = tokens.get(target, (None, None))
+            kind = kind_of(target)
+            a = swarm.call("open", kind=kind, host="127.0.0.1", port=port_a, count=args.senders,
                            tokens=tokens_send, group="send")[0]
-            b = swarm.call("open", kind=target, host="127.0.0.1", port=port_b, count=args.pairs, tokens=tokens_recv,
-                           keys=None if target == "valgame" else keys, group="recv")[0]
+            b = swarm.call("open", kind=kind, host="127.0.0.1", port=port_b, count=args.pairs, tokens=tokens_recv,
+                           keys=None if kind == "valgame" else keys, group="recv")[0]
             if a["opened"] != args.senders or b["opened"] != args.pairs:
                 raise SystemExit(f"{target}: {a} {b}")
         summary = {}
         for rate in rates:
-            runs: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
+            runs: dict[str, list[dict[str, float]]] = {t: [] for t in names}
             for _ in range(args.runs):
                 for target, swarm in swarms.items():
                     meter = CpuMeter([pid for _, pid in servers[target]])
-                    out = swarm.call("whisper", kind=target, targets=targets[target], rate=rate,
+                    out = swarm.call("whisper", kind=kind_of(target), targets=targets[target], rate=rate,
                                      duration=args.duration)[0]
                     if "error" in out:
                         raise SystemExit(f"{target}: {out}")
@@ -89,13 +102,14 @@ def main() -> None:
                     runs[target].append(figures)
                     print(f"rate={rate:g} {target}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()),
                           flush=True)
-            summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in TARGETS}
+            summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in names}
         record("crossnode", {"duration": args.duration, "runs": args.runs, "pairs": args.pairs, "results": summary})
     finally:
         for swarm in swarms.values():
             swarm.close()
-        for node in nodes:
-            stop_node(node)
+        for pair in nodes.values():
+            for node in pair:
+                stop_node(node)
         for ref in echo + sio:
             ref.stop()
         redis.stop()

@@ -25,6 +25,7 @@ from server.edge import EdgeLimits, abort_of
 from server.node import Node
 from server.player_summary import player_summary
 from server.session import Session
+from server.settings import Settings
 from server.transport.asgi import AsgiTransport
 from server.transport.port import KeepAlive, SocketServer, Transport
 
@@ -85,6 +86,15 @@ def native_sockets(node: Node, limits: EdgeLimits, other_connections: Callable[[
     return PicowsServer(lambda transport: serve_socket(node, transport), limits,
                         KeepAlive(settings.ping_interval_seconds, settings.ping_timeout_seconds),
                         host=settings.host, port=settings.ws_port, other_connections=other_connections)
+
+
+def socket_sources(settings: Settings) -> str:
+    """What the browser client's content security policy must add to `connect-src 'self'` to reach the socket."""
+    if settings.ws_public_url.startswith(("ws://", "wss://")):
+        return settings.ws_public_url
+    if settings.transport == "picows" and not settings.ws_public_url:
+        return f"ws://*:{settings.ws_port} wss://*:{settings.ws_port}"
+    return ""
 
 
 async def serve_socket(node: Node, transport: Transport) -> None:

@@ -44,10 +44,11 @@ from picows import (
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from protocol import CloseCode
-from server.edge import EdgeLimits
+from server.edge import ClientNoise, EdgeLimits
 from server.transport.port import MAX_FRAME_BYTES, KeepAlive
 
 log = logging.getLogger("valgame.picows")
+noise = ClientNoise(log)  # what clients cause, logged once per kind per 10 s (as on the ASGI path)
 
 PATH = "/ws"
 CLOSE_TIMEOUT = 5.0  # after our close frame, how long the peer has to answer with its own before it is dropped
@@ -151,6 +152,7 @@ class PicowsSocket(WSListener):
                 try:
                     self._push(frame.get_payload_as_utf8_text())
                 except UnicodeDecodeError:
+                    noise.info("Invalid UTF-8 in a text frame")
                     self._fail(INVALID_DATA, "invalid UTF-8")
             else:
                 self._push(frame.get_payload_as_bytes())
@@ -179,6 +181,7 @@ class PicowsSocket(WSListener):
             try:
                 self._push(payload.decode())
             except UnicodeDecodeError:
+                noise.info("Invalid UTF-8 in a text frame")
                 self._fail(INVALID_DATA, "invalid UTF-8")
 
     def _closed_by_peer(self, transport: WSTransport, frame: Any) -> None:
