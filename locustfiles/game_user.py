@@ -65,6 +65,18 @@ EXPECTED: dict[str, frozenset[str]] = {
 
 EVENT_COUNTS: Counter[str] = Counter()
 
+# The scenario shapes (normal.py, peak.py, stress.py) multiply their players and durations by this, for a short
+# try-out of a scenario (bench/scenario.py --scale 0.05); spawn rates stay the seed's.
+SCALE = float(os.environ.get("VALGAME_SCALE", "1"))
+
+
+def scaled_users(users: int) -> int:
+    return max(1, round(users * SCALE))
+
+
+def scaled_seconds(seconds: float) -> float:
+    return seconds * SCALE
+
 
 class ValgamePlayer(HttpUser):
     """A player: register, log in, open the socket, then play a weighted mix of commands."""

@@ -8,16 +8,16 @@ until five minutes have passed since the start. The user class and its command m
 
 from __future__ import annotations
 
-from game_user import ValgamePlayer
+from game_user import ValgamePlayer, scaled_seconds, scaled_users
 from locust import LoadTestShape
 
 __all__ = ["NormalShape", "ValgamePlayer"]
 
 
 class NormalShape(LoadTestShape):
-    users = 100
+    users = scaled_users(100)
     spawn_rate = 10.0
-    duration = 5 * 60.0
+    duration = scaled_seconds(5 * 60.0)
 
     def tick(self) -> tuple[int, float] | None:
         if self.get_run_time() >= self.duration:

@@ -8,16 +8,16 @@ login) during the ramp: about 8 new players per second here.
 
 from __future__ import annotations
 
-from game_user import ValgamePlayer
+from game_user import ValgamePlayer, scaled_seconds, scaled_users
 from locust import LoadTestShape
 
 __all__ = ["PeakShape", "ValgamePlayer"]
 
 
 class PeakShape(LoadTestShape):
-    users = 1000
-    ramp = 2 * 60.0
-    hold = 10 * 60.0
+    users = scaled_users(1000)
+    ramp = scaled_seconds(2 * 60.0)
+    hold = scaled_seconds(10 * 60.0)
 
     def tick(self) -> tuple[int, float] | None:
         run_time = self.get_run_time()

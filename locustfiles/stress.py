@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from game_user import ValgamePlayer, check_thresholds
+from game_user import ValgamePlayer, check_thresholds, scaled_seconds, scaled_users
 from locust import LoadTestShape, events
 from locust.env import Environment
 from locust.runners import WorkerRunner
@@ -25,9 +25,9 @@ MAX_FAIL_RATIO = 0.001
 
 
 class StressShape(LoadTestShape):
-    users = 2000
+    users = scaled_users(2000)
     spawn_rate = 20.0
-    duration = 15 * 60.0
+    duration = scaled_seconds(15 * 60.0)
 
     def tick(self) -> tuple[int, float] | None:
         if self.get_run_time() >= self.duration:

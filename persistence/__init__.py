@@ -1,5 +1,7 @@
 """The storage ports (accounts and tokens; game state) and their adapters."""
 
+from collections.abc import Callable
+
 from persistence.port import (
     Account,
     AccountStore,
@@ -18,6 +20,7 @@ from persistence.port import (
     PlayerWrite,
     RefreshToken,
     Storage,
+    Unavailable,
 )
 
 __all__ = [
@@ -38,19 +41,28 @@ __all__ = [
     "PlayerWrite",
     "RefreshToken",
     "Storage",
+    "Unavailable",
     "open_storage",
 ]
 
 
-def open_storage(url: str, *, event_log_seconds: float = 3600.0) -> Storage:
-    """Build the adapter a storage URL names: `sqlite:///path/to/file.db` or `mongodb://...`. `event_log_seconds`:
-    how long a logged event is kept at least (MongoDB's TTL index; SQLite is trimmed by the node's job)."""
+def open_storage(url: str, *, event_log_seconds: float = 3600.0, commit_seconds: float | None = None,
+                 exit_at: Callable[[str], None] | None = None) -> Storage:
+    """Build the adapter a storage URL names: `sqlite:///path/to/file.db` or `mongodb://...`.
+
+    `event_log_seconds`: how long a logged event is kept at least (MongoDB's TTL index; SQLite is trimmed by the
+    node's job). For MongoDB, `commit_seconds` bounds how long one `commit` retries (persistence/mongo.py), and
+    `exit_at` is a test-only hook called with "in_transaction" between a transaction's writes and its commit.
+    SQLite needs neither: its one writer has no conflicts to retry, and a dying process's transaction is rolled
+    back by the file.
+    """
     if url.startswith("sqlite://"):
         from persistence.sqlite import SQLiteStorage
 
         return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:")
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        from persistence.mongo import MongoStorage
+        from persistence.mongo import COMMIT_SECONDS, MongoStorage
 
-        return MongoStorage(url, event_log_seconds=event_log_seconds)
+        return MongoStorage(url, commit_seconds=COMMIT_SECONDS if commit_seconds is None else commit_seconds,
+                            exit_at=exit_at, event_log_seconds=event_log_seconds)
     raise ValueError(f"unknown storage URL scheme: {url.split(':', 1)[0]}")

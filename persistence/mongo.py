@@ -13,18 +13,28 @@ Layout (collection: `_id`, shard key in deploy/mongo/shard.js):
   `event_seq` field of its `players` document, moved in the transaction that appends.
 - meta: small configuration documents `{_id: key, value}` and the schema version; never sharded.
 
-`commit` is one multi-document transaction run by `with_transaction`, which retries it as a whole on
-TransientTransactionError (write conflicts between concurrent transactions) and retries the commit on
-UnknownTransactionCommitResult. Version and status checks are conditional updates inside it: when one matches
-nothing the callback raises `Conflict`, the transaction is aborted and nothing of the change is written.
+`commit` is one multi-document transaction. Its loop retries the transaction as a whole on an error labelled
+TransientTransactionError (a write conflict with another transaction, a lost connection) and the commit alone on
+UnknownTransactionCommitResult (a retried commitTransaction answers for the same transaction), with a short
+backoff, for at most `commit_seconds` in all; every operation of an attempt is bounded by what is left of it
+(`pymongo.timeout`). Past it, `Unavailable`: a document held by a transaction that will not end soon (a dead
+node's lives until the server's `transactionLifetimeLimitSeconds`), or a server that does not answer, fails the
+command in seconds instead of the two minutes PyMongo's `with_transaction` would retry. A failed attempt is
+aborted at once, outside that bound, so it holds nothing it wrote. Version and status checks are conditional
+updates inside the transaction: when one matches nothing `_apply` raises `Conflict`, the transaction is aborted
+and nothing of the change is written.
 Every read and write on a player-owned collection carries the owner id, and listing writes carry the listing id,
 so a sharded cluster routes them to one shard.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import random
 import re
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +57,7 @@ from persistence.port import (
     LoggedEvent,
     Notification,
     PlayerDoc,
+    Unavailable,
     event_counts,
     number_events,
 )
@@ -56,6 +67,9 @@ SCHEMA_VERSION = 1
 SCHEMA_KEY = "__schema__"  # the meta document holding the schema version (not a get_meta/put_meta key)
 DUPLICATE_KEY = 11000
 ITER_BATCH = 500
+COMMIT_SECONDS = 5.0  # default bound of one commit's retries (the node passes its `storage_commit_seconds`)
+ABORT_SECONDS = 2.0  # bound of aborting a failed attempt (an abort that cannot reach the server is left to it)
+BACKOFF_FIRST, BACKOFF_MAX = 0.005, 0.25  # seconds before a retry: grows 1.5 times per attempt, with jitter
 
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -90,6 +104,11 @@ def _duplicate(exc: PyMongoError) -> bool:
     return getattr(exc, "code", None) == DUPLICATE_KEY
 
 
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry `attempt + 1` of a transaction or a commit (jittered, so twins drift apart)."""
+    return random.random() * min(BACKOFF_FIRST * 1.5 ** attempt, BACKOFF_MAX)
+
+
 def _player(doc: Doc) -> PlayerDoc:
     return PlayerDoc(doc["_id"], doc["name"], doc["version"], doc["state"])
 
@@ -114,11 +133,15 @@ class MongoStorage(MongoAccounts):
     (`commit` writes a new account with its player, in one transaction)."""
 
     def __init__(self, url: str, *, event_listeners: Sequence[CommandListener] | None = None,
-                 ping_timeout: float = 2.0, event_log_seconds: float = 3600.0, **client_options: Any) -> None:
+                 ping_timeout: float = 2.0, commit_seconds: float = COMMIT_SECONDS,
+                 exit_at: Callable[[str], None] | None = None, event_log_seconds: float = 3600.0,
+                 **client_options: Any) -> None:
         self.url = url
         self.event_log_seconds = event_log_seconds  # how long the TTL index keeps a logged event
         self.event_listeners = list(event_listeners or [])
         self.ping_timeout = ping_timeout
+        self.commit_seconds = commit_seconds
+        self.exit_at = exit_at  # TEST ONLY: called with "in_transaction" between the writes and the commit
         self.client_options = client_options
         self._client: AsyncMongoClient[Doc] | None = None
         self._db: AsyncDatabase[Doc] | None = None
@@ -220,12 +243,54 @@ class MongoStorage(MongoAccounts):
     async def commit(self, change: Change) -> list[LoggedEvent]:
         if not change:
             return []
-
-        async def apply(session: AsyncClientSession) -> list[LoggedEvent]:
-            return await self._apply(change, session)
-
+        ends = time.monotonic() + self.commit_seconds
         async with self.client.start_session() as session:
-            return await session.with_transaction(apply)
+            for attempt in itertools.count():
+                await session.start_transaction()
+                try:
+                    with pymongo.timeout(max(ends - time.monotonic(), 0.001)):
+                        logged = await self._apply(change, session)
+                        if self.exit_at is not None:
+                            self.exit_at("in_transaction")
+                        await self._commit_transaction(session, ends)
+                    return logged
+                except PyMongoError as exc:
+                    await self._abort(session)
+                    transient = exc.has_error_label("TransientTransactionError")
+                    backoff = _backoff(attempt)
+                    if transient and time.monotonic() + backoff < ends:
+                        await asyncio.sleep(backoff)
+                        continue
+                    if transient or exc.timeout or exc.has_error_label("UnknownTransactionCommitResult"):
+                        raise Unavailable(f"storage commit not done in {self.commit_seconds:g} s: {exc}") from exc
+                    raise
+                except BaseException:  # Conflict, Duplicate, the caller cancelled
+                    await self._abort(session)
+                    raise
+
+    async def _commit_transaction(self, session: AsyncClientSession, ends: float) -> None:
+        """Commit; while its outcome is unknown (the reply was lost) and time is left, ask again: the server answers
+        a repeated commitTransaction for the same transaction, so it is never applied twice."""
+        attempt = 0
+        while True:
+            try:
+                await session.commit_transaction()
+                return
+            except PyMongoError as exc:
+                backoff = _backoff(attempt)
+                if not exc.has_error_label("UnknownTransactionCommitResult") or time.monotonic() + backoff >= ends:
+                    raise
+            await asyncio.sleep(backoff)
+            attempt += 1
+
+    @staticmethod
+    async def _abort(session: AsyncClientSession) -> None:
+        """Abort the attempt in progress, if any (not after its commit was tried: that outcome is the server's),
+        outside the commit's bound: an attempt left open would hold the documents it wrote until the server's
+        transaction lifetime ends it. PyMongo ignores the server's refusals of an abort."""
+        if session.in_transaction:
+            with pymongo.timeout(ABORT_SECONDS):
+                await session.abort_transaction()
 
     async def _insert(self, collection: str, doc: Doc, session: AsyncClientSession, what: str) -> None:
         try:
@@ -244,7 +309,7 @@ class MongoStorage(MongoAccounts):
             raise
 
     async def _apply(self, change: Change, s: AsyncClientSession) -> list[LoggedEvent]:
-        # Errors other than Conflict/Duplicate propagate untouched: with_transaction needs their labels.
+        # Errors other than Conflict/Duplicate propagate untouched: `commit` retries by their labels.
         if change.idem is not None:
             idem = change.idem
             await self._insert("idem", {"player_id": idem.player_id, "key": idem.key, "type": idem.type,

@@ -38,6 +38,9 @@ class MongoAccounts:
     async def set_role(self, account_id: str, role: str) -> None:
         await self._c("accounts").update_one({"_id": account_id}, {"$set": {"role": role}})
 
+    async def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        await self._c("accounts").update_one({"_id": account_id}, {"$set": {"password_hash": password_hash}})
+
     async def add_refresh_token(self, token: RefreshToken) -> None:
         await self._c("refresh_tokens").insert_one({
             "_id": token.token_hash, "player_id": token.player_id, "family": token.family,

@@ -26,6 +26,13 @@ class Conflict(StorageError):
     """A document changed since it was read (optimistic concurrency): re-read and re-apply."""
 
 
+class Unavailable(StorageError):
+    """The store could not finish in its time budget: documents held by other transactions (a dead node's, until
+    the server's transaction lifetime ends it), or the server unreachable. A `commit` that raises it was not applied,
+    or (when the budget ran out while the commit's outcome was unknown) applied whole: the idempotency record it
+    carries tells a keyed retry which."""
+
+
 class Duplicate(StorageError):
     """A unique key is taken (account name or email, idempotency key)."""
 
@@ -201,6 +208,10 @@ class AccountStore(Protocol):
     async def account_by_id(self, account_id: str) -> Account | None: ...
 
     async def set_role(self, account_id: str, role: str) -> None: ...
+
+    async def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        """Replace an account's password hash (a login re-hashes with the node's current argon2 parameters)."""
+        ...
 
     async def add_refresh_token(self, token: RefreshToken) -> None: ...
 

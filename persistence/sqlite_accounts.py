@@ -34,6 +34,10 @@ class SQLiteAccounts:
     async def set_role(self, account_id: str, role: str) -> None:
         await self._run(lambda: self.db.execute("UPDATE accounts SET role=? WHERE id=?", (role, account_id)))
 
+    async def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        await self._run(lambda: self.db.execute(
+            "UPDATE accounts SET password_hash=? WHERE id=?", (password_hash, account_id)))
+
     async def add_refresh_token(self, token: RefreshToken) -> None:
         await self._run(lambda: self.db.execute(
             "INSERT INTO refresh_tokens (token_hash, player_id, family, expires_at) VALUES (?, ?, ?, ?)",

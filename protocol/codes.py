@@ -41,8 +41,10 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.IN_COMBAT: "A character or the player is in a combat.",
     ErrorCode.RATE_LIMITED: "Too many commands; `error.retry_after_ms` says when to try again.",
     ErrorCode.MAINTENANCE: "The node is draining or the feature is switched off.",
-    ErrorCode.UNAVAILABLE: "The server is overloaded or a service behind it is unreachable; nothing was done: retry "
-                           "after `error.retry_after_ms` (over HTTP: 503 with `Retry-After`).",
+    ErrorCode.UNAVAILABLE: "The server is overloaded, a service behind it is unreachable, or the command could not "
+                           "finish within its deadline: retry after `error.retry_after_ms` (over HTTP: 503 with "
+                           "`Retry-After`, and nothing was done). On the socket a change may have been applied: "
+                           "resend it with the same `idem` key, which returns its one outcome.",
     ErrorCode.INTERNAL: "A fault on the server; details are in the server log, never in the reply.",
 }
 

@@ -161,6 +161,10 @@ SESSION = """## Session
 7. After a reconnect, a client may resend the commands marked *read-only* below as they are; a command that
    changes state is safe to resend only with the same `idem` key (it is applied once); the others (chat,
    `notification.read`, ops) are not resent blindly. protocol.json lists both sets (`read_only`, `accepts_idem`).
+8. Every command is answered within the node's command deadline (10 s unless the operator changed it). One that
+   cannot finish by then (a document held by a node that died mid-write, a store failing over) is answered
+   `unavailable` with `retry_after_ms`: resend it after that wait, a change with the same `idem` key. The change
+   was applied whole or not at all, and the keyed retry gets its one outcome (`replayed: true` if it had been).
 """
 
 _GETS = [

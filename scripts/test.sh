@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 # Debian packages: redis-server (the bus tests), docker-compose (validates deploy/compose.yaml without an
 # engine), chromium (the browser tests, driven by Playwright without a browser download), npm (for the AsyncAPI
 # schemas below), prometheus (promtool checks and unit-tests deploy/prometheus; the alert test runs the real server
-# against a node).
+# against a node), haproxy (the load balancer of the cluster load test and bench/scenario.py, with
+# deploy/haproxy/haproxy.cfg).
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need+=(docker-compose)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
+{ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; } || need+=(haproxy)
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update -qq

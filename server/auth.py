@@ -63,7 +63,9 @@ class Passwords:
     loop stays free. The pool's queue is bounded by time: when the work already queued would keep a new hash
     waiting longer than `max_wait` (from the measured cost of one), it is refused at once with `PasswordsBusy`.
     An unknown user's login verifies against a dummy hash all the same, so a wrong password for a real user and
-    any password for an unknown one take the same time (no account discovery by timing)."""
+    any password for an unknown one take the same time (no account discovery by timing). A hash made with other
+    parameters (`needs_rehash`) is replaced at its owner's next good login, when a thread is free (`hash_if_idle`),
+    so operators can raise the parameters without resetting anyone's password."""
 
     def __init__(self, memory_kib: int, time_cost: int, parallelism: int, workers: int = 0,
                  max_wait: float = 1.0) -> None:
@@ -101,6 +103,16 @@ class Passwords:
 
     async def hash(self, password: str) -> str:
         return await self._run(lambda: self._hasher.hash(password))
+
+    async def hash_if_idle(self, password: str) -> str | None:
+        """A hash made now if a hashing thread is free, else None. For work that can wait (re-hashing a password
+        with new parameters at login): it never queues behind the logins and registrations that need the pool."""
+        if self._pending >= self.workers:
+            return None
+        try:
+            return await self.hash(password)
+        except PasswordsBusy:
+            return None
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         if self._dummy is None:

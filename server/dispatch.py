@@ -1,10 +1,20 @@
-"""From a raw frame to exactly one reply: decode, authorise, run the handler, map errors to protocol codes."""
+"""From a raw frame to exactly one reply: decode, authorise, run the handler, map errors to protocol codes.
+
+Every command has a deadline (`command_deadline_seconds`): a handler still running then stops waiting and the
+command is answered `unavailable` with `retry_after_ms`, as is one whose storage gave up first (`Unavailable`:
+documents held by a dead node's transaction, a store that does not answer). A commit already started is not cut
+in half: it ends by itself, bounded by `storage_commit_seconds`, with its idempotency record (server/players.py),
+so a retry with the same `idem` key gets the one true outcome.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 
+from persistence import Unavailable
 from protocol import COMMANDS, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.commands import HANDLERS, Call, CommandContext
 from server.game.errors import GameError
@@ -15,7 +25,10 @@ from server.session import Session
 log = logging.getLogger("valgame.dispatch")
 
 
-async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes) -> None:
+async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes, deadline: float,
+                   retry_after: float) -> None:
+    """Answer one frame within `deadline` seconds; `retry_after` is the wait an `unavailable` reply asks for
+    (spread up to twice that, so clients cut off together do not come back together)."""
     started = time.perf_counter()
     try:
         frame = decode(raw)
@@ -33,7 +46,8 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
             raise GameError(ErrorCode.FORBIDDEN, "operators only")
         if not session.accepting:
             raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
-        result = await HANDLERS[frame.type](Call(ctx, session, frame))
+        async with asyncio.timeout(deadline):
+            result = await HANDLERS[frame.type](Call(ctx, session, frame))
         if type(result) is Reply:
             session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
         else:
@@ -41,6 +55,12 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
     except GameError as exc:
         outcome = str(exc.code)
         session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))
+    except (TimeoutError, Unavailable):
+        outcome = str(ErrorCode.UNAVAILABLE)
+        wait_ms = max(1, int(retry_after * (1 + random.random()) * 1000))
+        session.send(encode_error(frame.id, frame.type, ErrorCode.UNAVAILABLE,
+                                  "not done in time; retry later (a change only with the same idem key)",
+                                  retry_after_ms=wait_ms))
     except Exception:
         outcome = "internal"
         log.exception("command failed", extra={"type": frame.type, "player": session.player_id})

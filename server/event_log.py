@@ -115,10 +115,12 @@ class EventLog:
                 return
             after = reader.last_seq
             page = await self._storage.events_after(reader.player_id, after, PAGE)
-            if not page or page[0].seq != after + 1:
+            if (page and page[0].seq != after + 1) or (not page and not reader.caught_up([], complete=True)):
                 # Trimmed (the socket fell further behind than the log keeps), or never logged (a store that lost
                 # a commit it acknowledged): the client must re-read its state.
                 log.warning("events missing from the log", extra={"player": reader.player_id, "after": after})
                 reader.lost_events()
                 return
+            if not page:
+                return  # a full page was the last one
         reader.lost_events()

@@ -125,7 +125,21 @@ async def login(request: Request) -> Response:
         raise HttpError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
     assert account is not None
     node.login_by_account.reset(name)
+    await _upgrade_password_hash(node, account, body["password"])
     return await _token_response(node, account)
+
+
+async def _upgrade_password_hash(node: Node, account: Account, password: str) -> None:
+    """Re-hash a just-verified password made with other argon2 parameters than the node's (raised by an operator)
+    and store it. Optional work: when every hashing thread is taken, the login goes on and a later one upgrades."""
+    if not node.passwords.needs_rehash(account.password_hash):
+        return
+    upgraded = await node.passwords.hash_if_idle(password)
+    if upgraded is None:
+        node.metrics.password_rehashes.labels("deferred").inc()
+        return
+    await node.storage.set_password_hash(account.id, upgraded)
+    node.metrics.password_rehashes.labels("upgraded").inc()
 
 
 async def _token_response(node: Node, account: Account, family: str | None = None,

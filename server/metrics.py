@@ -118,6 +118,9 @@ class Metrics:
             "accepted none of its pending frames within the write deadline.", registry=r)
         self.auth_failures = Counter("valgame_auth_failures_total", "Failed authentications, by reason.",
                                      ["reason"], registry=r)
+        self.password_rehashes = Counter(
+            "valgame_password_rehashes_total", "Password hashes made with other argon2 parameters met at login: "
+            "upgraded (re-hashed and stored) or deferred (every hashing thread was busy).", ["outcome"], registry=r)
         self.rate_limited = Counter("valgame_rate_limited_total", "Commands refused by the per-socket rate limit.",
                                     registry=r)
         self.closes = Counter("valgame_socket_closes_total", "Sockets closed by the server, by close code.",

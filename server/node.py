@@ -44,8 +44,11 @@ class Node:
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
         self.failpoints = Failpoints(settings.testonly_exit_at)
-        store = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds)
-        self.storage: Storage = watch_storage(store, self.metrics.storage, settings)
+        if not 0 < settings.storage_commit_seconds < settings.command_deadline_seconds:
+            raise ValueError("storage_commit_seconds must be above 0 and below command_deadline_seconds")
+        storage = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds,
+                               commit_seconds=settings.storage_commit_seconds, exit_at=self.failpoints.exit_at)
+        self.storage: Storage = watch_storage(storage, self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)
         self.hub.on_control = self._on_control
@@ -82,6 +85,8 @@ class Node:
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
         self.draining = False
+        self._drain: asyncio.Task[None] | None = None  # the one drain, once asked for
+        self._drain_ends = 0.0  # its deadline (time.monotonic)
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -124,29 +129,43 @@ class Node:
         return not self.draining and await self.storage.ping() and await self.bus.ping()
 
     async def drain(self) -> None:
-        """Stop taking work, let in-flight commands finish, close every socket with 1012."""
-        if self.draining:
-            return
-        self.draining = True
-        self.metrics.draining.set(1)
-        sessions = list(self.hub.sessions.values())
-        log.info("draining", extra={"node": self.id, "sockets": len(sessions)})
-        for session in sessions:
-            session.accepting = False
-        deadline = self.settings.drain_seconds
+        """Stop taking work, let the commands in flight finish and send their reply, close every socket with 1012.
+        A node drains once: whoever asks again (the `drain` control message, a signal, `stop`) waits for the same
+        drain, which ends when its last command is done or `drain_seconds` after it started, whichever is first."""
+        if self._drain is None:
+            # In one step: from here on no socket joins the hub (server/socket.py checks `draining`) and no socket
+            # in it starts a command (dispatch checks `accepting`).
+            self.draining = True
+            self.metrics.draining.set(1)
+            self._drain_ends = time.monotonic() + self.settings.drain_seconds
+            sessions = list(self.hub.sessions.values())
+            for session in sessions:
+                session.accepting = False
+            log.info("draining", extra={"node": self.id, "sockets": len(sessions)})
+            self._drain = self.spawn(self._close_sockets(sessions), "drain-sockets")
+        # shielded: a caller that stops waiting (cancelled) does not cut the drain short for the others
+        await asyncio.shield(self._drain)
 
+    def drain_seconds_left(self) -> float:
+        """Time left before the drain's deadline (0 once it has passed; the whole allowance before any drain)."""
+        if self._drain is None:
+            return self.settings.drain_seconds
+        return max(0.0, self._drain_ends - time.monotonic())
+
+    async def _close_sockets(self, sessions: list[Any]) -> None:
         async def close_one(session: Any) -> None:
             try:
-                await asyncio.wait_for(session.idle.wait(), deadline)
+                await asyncio.wait_for(session.idle.wait(), self.drain_seconds_left())
             except TimeoutError:
                 pass
-            session.close(CloseCode.DRAINING, "node draining")
+            session.close(CloseCode.DRAINING, "node draining")  # after the queued frames: the reply goes first
             await session.wait_closed(2.0)
 
         await asyncio.gather(*(close_one(s) for s in sessions))
 
     async def stop(self) -> None:
         await self.drain()
+        await self.players.settle(self.settings.storage_commit_seconds + 1)  # commits of commands cut off by deadline
         await self.combats.close()
         tasks = list(self._tasks)
         for task in tasks:

@@ -13,7 +13,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from persistence import (
     Notification,
     PlayerDoc,
     PlayerWrite,
+    Unavailable,
 )
 from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
@@ -49,6 +50,13 @@ MAX_ATTEMPTS = 8
 CLAIM_POLL_SECONDS = 0.01
 BUS_CALL_SECONDS = 1.0
 log = logging.getLogger("valgame.players")
+
+
+def _report_abandoned(commit: asyncio.Task[None]) -> None:
+    """The end of a commit whose command stopped waiting: a fault there has nobody else to tell."""
+    fault = None if commit.cancelled() else commit.exception()
+    if fault is not None and not isinstance(fault, (Conflict, Duplicate, Unavailable)):  # those applied nothing
+        log.error("commit failed after its command's deadline", exc_info=fault)
 
 
 def make_id(prefix: str) -> str:
@@ -106,6 +114,7 @@ class Players:
         self.cache = cache
         self.idem_claim_seconds = idem_claim_seconds
         self.on_energy: Callable[[str, float | None], None] | None = None  # told of every energy change
+        self._unfinished: set[asyncio.Task[None]] = set()  # commits and claim releases outliving their command
 
     def context(self, now: float | None = None, seed: int | None = None) -> RuleContext:
         rng = random.Random(seed if seed is not None else secrets.randbits(64))
@@ -186,16 +195,24 @@ class Players:
 
         Twins of a keyed command (a retry on another socket or node while the first copy still runs) take turns
         on a claim of the key: a twin that ran at once could be refused by a rule that sees the world move (the
-        listing expired meanwhile) although the first copy then commits, and the retry must get that reply."""
+        listing expired meanwhile) although the first copy then commits, and the retry must get that reply.
+
+        A command cut off by its deadline (server/dispatch.py) stops waiting, but a commit it started runs to its
+        end (the storage bounds it) with what follows it, and holds the claim until then: the change is applied
+        whole or not at all, and a retry replays it rather than racing it."""
         if idem is None:
             return await self._transact(player_id, plan, None)
         claim = f"idem:{player_id}:{idem.key}"
         held = await self._claim(claim)
+        commits: list[asyncio.Task[None]] = []
         try:
-            return await self._transact(player_id, plan, idem)
+            return await self._transact(player_id, plan, idem, commits)
         finally:
             if held:
-                await self._release(claim)
+                if commits and not commits[-1].done():
+                    self._keep(self._release_after(commits[-1], claim))
+                else:
+                    await self._release(claim)
 
     async def run(self, plan: Planner) -> Reply:
         """Plan and commit a change no player's command asked for (a scheduled job): like `transact`, without an
@@ -218,6 +235,22 @@ class Players:
                 return False
             await asyncio.sleep(CLAIM_POLL_SECONDS)
 
+    async def _release_after(self, commit: asyncio.Task[None], key: str) -> None:
+        await asyncio.wait([commit])
+        await self._release(key)
+
+    def _keep(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` as a task held until it ends, whether or not the command that started it still waits."""
+        task = asyncio.ensure_future(work)
+        self._unfinished.add(task)
+        task.add_done_callback(self._unfinished.discard)
+        return task
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) for the commits that outlived their commands, before storage closes."""
+        if self._unfinished:
+            await asyncio.wait(list(self._unfinished), timeout=timeout)
+
     async def _release(self, key: str) -> None:
         try:
             async with asyncio.timeout(BUS_CALL_SECONDS):
@@ -225,7 +258,8 @@ class Players:
         except Exception as exc:  # the claim lapses by itself
             log.warning("idem claim not released", extra={"error": repr(exc)})
 
-    async def _transact(self, player_id: str | None, plan: Planner, idem: Idem | None) -> Reply:
+    async def _transact(self, player_id: str | None, plan: Planner, idem: Idem | None,
+                        commits: list[asyncio.Task[None]] | None = None) -> Reply:
         for _ in range(MAX_ATTEMPTS):
             if idem is not None:
                 earlier = await self.storage.get_idem(player_id, idem.key)
@@ -242,9 +276,14 @@ class Players:
                 return self._replay(earlier, idem)
             if idem is not None:
                 planned.change.idem = IdemRecord(player_id, idem.key, idem.command, planned.reply, ctx.now)
-            await self.log_events(planned.change, planned.applied, ctx.now)
+            commit = self._keep(self._commit(planned, ctx.now))
+            if commits is not None:
+                commits.append(commit)
             try:
-                logged = await self.storage.commit(planned.change)
+                await asyncio.shield(commit)  # a deadline stops the waiting here, never the commit
+            except asyncio.CancelledError:
+                commit.add_done_callback(_report_abandoned)
+                raise
             except Conflict:
                 for write in planned.change.players:
                     self.cache.drop(write.id)  # it may have planned from a stale entry
@@ -253,11 +292,17 @@ class Players:
                 if idem is None:
                     raise
                 continue  # a twin of this command committed first: the next pass replays its reply
-            await self.committed(planned.change, planned.applied, ctx.now, logged)
-            for topic, event_type, data in planned.broadcasts:
-                await self.events.broadcast(topic, event_type, data)
             return Reply(planned.reply)
         raise GameError(ErrorCode.CONFLICT, "the state changed too often at once; try again")
+
+    async def _commit(self, planned: Plan, now: float) -> None:
+        """Commit a planned change with its players' events, then do what follows a commit: cache, publish,
+        broadcasts."""
+        await self.log_events(planned.change, planned.applied, now)
+        logged = await self.storage.commit(planned.change)
+        await self.committed(planned.change, planned.applied, now, logged)
+        for topic, event_type, data in planned.broadcasts:
+            await self.events.broadcast(topic, event_type, data)
 
     @staticmethod
     def _replay(record: IdemRecord, idem: Idem) -> Reply:

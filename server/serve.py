@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import resource
 import signal
+from concurrent.futures import Future
 from types import FrameType
 
 import uvicorn
@@ -18,28 +20,39 @@ from server.socket import native_sockets, socket_sources
 
 
 class DrainingServer(uvicorn.Server):
-    """On the first SIGTERM or SIGINT: refuse new sockets, let in-flight commands finish, close every socket
-    with 1012, then let uvicorn stop. A second signal stops at once."""
+    """A stop is the node's one drain (Node.drain), however it was asked for: the `drain` command, SIGTERM or SIGINT,
+    any number of times. uvicorn stops only once the drain is over, so its own shutdown finds every socket closed
+    and no reply left to cut; its grace, for HTTP requests, is what is left of the drain's deadline. Only a second
+    SIGINT (Ctrl+C twice at a terminal) stops at once; SIGTERM never does (docs/DESIGN.md, "Stopping a node")."""
 
     def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
         self.node = node
-        self._drain_task: asyncio.Task[None] | None = None
+        self._stop: Future[None] | None = None  # the drain, then the exit; once a signal asked for it
+        self._interrupted = False  # a SIGINT came: the next one stops at once
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._drain_task is not None or sig not in (signal.SIGTERM, signal.SIGINT):
+        if sig not in (signal.SIGTERM, signal.SIGINT):
             super().handle_exit(sig, frame)
-            return
+        elif sig == signal.SIGINT and self._interrupted:
+            self.force_exit = self.should_exit = True  # uvicorn closes every connection now, waits for nothing
+        else:
+            self._interrupted = self._interrupted or sig == signal.SIGINT
+            if self._stop is None:
+                # A Python signal handler runs between two bytecodes of whatever the loop was doing: hand the work
+                # over the way another thread would.
+                self._stop = asyncio.run_coroutine_threadsafe(self._drain_then_exit(), asyncio.get_running_loop())
 
-        async def drain_then_exit() -> None:
-            try:
-                await self.node.drain()
-            finally:
-                # Not `super().handle_exit`: uvicorn would record the signal and raise it again once stopped,
-                # so a graceful stop would end by the signal instead of with status 0.
-                self.should_exit = True
-
-        self._drain_task = asyncio.get_running_loop().create_task(drain_then_exit())
+    async def _drain_then_exit(self) -> None:
+        try:
+            await self.node.drain()  # the drain already under way, if the `drain` command started one
+        finally:
+            # uvicorn's grace (HTTP requests, a command that outlived the deadline): what the deadline left, in the
+            # whole seconds uvicorn takes, at least one
+            self.config.timeout_graceful_shutdown = max(1, math.ceil(self.node.drain_seconds_left()))
+            # Not `super().handle_exit`: uvicorn would record the signal and raise it again once stopped, so a
+            # graceful stop would end by the signal instead of with status 0.
+            self.should_exit = True
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -73,7 +86,7 @@ def uvicorn_config(app: object, settings: Settings, limits: EdgeLimits | None = 
         ws_ping_timeout=settings.ping_timeout_seconds,
         lifespan="on",
         log_config=None,
-        timeout_graceful_shutdown=settings.drain_seconds + 5,
+        timeout_graceful_shutdown=settings.drain_seconds,  # set again once the drain is over: what it left
         backlog=4096,
         limit_concurrency=limits.max_connections,  # HTTP past it: 503 (sockets: 1013, in EdgeMiddleware)
         timeout_keep_alive=settings.keepalive_seconds,

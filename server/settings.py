@@ -58,7 +58,8 @@ class Settings:
         100_000, "Keys each rate limiter keeps (accounts, addresses); when full, those with the fewest recent "
                  "events go first, so a flood of new keys cannot wipe a lockout.")
     password_hash_memory_kib: int = setting(
-        19 * 1024, "argon2id memory cost in KiB (OWASP's minimum recommendation: 19 MiB, 2 passes, 1 lane).")
+        19 * 1024, "argon2id memory cost in KiB (OWASP's minimum recommendation: 19 MiB, 2 passes, 1 lane). Raised "
+                   "parameters apply to stored passwords too: each is re-hashed at its next login.")
     password_hash_time_cost: int = setting(
         2, "argon2id passes.")
     password_hash_parallelism: int = setting(
@@ -116,6 +117,15 @@ class Settings:
              "was lost (a node killed between commit and publish) still arrives, this much later at worst.")
     idem_claim_seconds: int = setting(
         10, "Longest a keyed command holds its key against twins (a retry elsewhere waits for it, then replays).")
+    command_deadline_seconds: float = setting(
+        10.0, "Longest a command may take: past it the client gets `unavailable` with `retry_after_ms` (a commit "
+              "already started still ends whole, so a retry with the same idem key gets the one true outcome).")
+    storage_commit_seconds: float = setting(
+        5.0, "Longest one MongoDB commit may retry write conflicts (documents held by another transaction, e.g. a "
+             "dead node's) or wait for the server, before its command is answered `unavailable`; below "
+             "`command_deadline_seconds`.")
+    retry_after_seconds: float = setting(
+        1.0, "The wait an `unavailable` reply asks for (`retry_after_ms`, spread up to twice this).")
     state_cache_size: int = setting(
         10000, "Decoded player states kept in memory for reads (0 turns the cache off).")
     state_cache_seconds: float = setting(
@@ -140,7 +150,8 @@ class Settings:
     max_body_bytes: int = setting(
         16 * 1024, "Largest HTTP request body (413 beyond, refused before it is read).")
     drain_seconds: float = setting(
-        10.0, "Time allowed for in-flight commands when draining.")
+        10.0, "How long a drain waits for the commands in flight, counted from its start (the `drain` command or "
+              "the first SIGTERM); a stopping node exits by then, plus about 3 s to close its sockets.")
     ws_per_message_deflate: bool = setting(
         False, "Per-message deflate (costs memory and throughput).")
     sqlite_synchronous: str = setting(

@@ -122,6 +122,9 @@ async def serve_socket(node: Node, transport: Transport) -> None:
     if not await _make_room(node, session.player_id):
         await transport.close(CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
         return
+    if node.draining:  # began while this socket authenticated: the drain's list of sockets is already made
+        await transport.close(CloseCode.DRAINING, "node draining")
+        return
     node.hub.add(session)
     session.start_writer()
     try:
@@ -204,7 +207,9 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
 
 
 async def _read_loop(node: Node, session: Session, transport: Transport) -> None:
-    abuse_limit = node.settings.rate_abuse_limit
+    settings = node.settings
+    abuse_limit, deadline, retry_after = (settings.rate_abuse_limit, settings.command_deadline_seconds,
+                                          settings.retry_after_seconds)
     idle = session.idle
     while True:
         if session.queued_bytes:
@@ -228,7 +233,7 @@ async def _read_loop(node: Node, session: Session, transport: Transport) -> None
             continue
         idle.clear()
         try:
-            await dispatch(node.commands, node.metrics, session, raw)
+            await dispatch(node.commands, node.metrics, session, raw, deadline, retry_after)
         finally:
             idle.set()
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.haproxy import haproxy_binary
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
 
@@ -57,6 +59,20 @@ def test_load_balancer_checks_readiness_and_keeps_sockets_open() -> None:
     assert "option httpchk GET /ready" in cfg
     assert "timeout tunnel" in cfg
     assert "server-template node" in cfg
+
+
+@pytest.mark.parametrize("where", ["compose", "one machine"])
+def test_one_haproxy_config_serves_compose_and_a_local_run(where: str) -> None:
+    binary = haproxy_binary()
+    if binary is None:
+        pytest.skip("haproxy is not installed (scripts/test.sh installs Debian's package)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_LB_")}
+    if where == "one machine":
+        env |= {"VALGAME_LB_BIND": "127.0.0.1:18080", "VALGAME_LB_NODE1": "127.0.0.1:18001",
+                "VALGAME_LB_NODE2": "127.0.0.1:18002", "VALGAME_LB_MAXCONN": "1000"}
+    config = str(DEPLOY / "haproxy" / "haproxy.cfg")
+    check = subprocess.run([binary, "-c", "-f", config], capture_output=True, text=True, env=env, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr  # (the local run's traffic: tests/load)
 
 
 def test_sharding_script_shards_every_collection() -> None:

@@ -11,13 +11,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 
 from tests.cluster.conftest import Cluster
 from tests.integration.test_economy_storm import GAME, NODE, Actor, Tally
 from tests.support.client import Client
 from tests.support.economy import Snapshot, trade_problems
-from tests.support.mongo import MongoProcess
+from tests.support.mongo import MongoProcess, database
 from tests.support.servers import ServerProcess
 
 SEED = 20251130
@@ -59,17 +58,12 @@ class ClusterActor(Actor):
 
 def mongo_snapshot(url: str) -> Snapshot:
     """The stored economy read straight from the MongoDB, in the shape tests/support/economy.py checks."""
-    database = url.rsplit("/", 1)[1]
-    client: MongoClient[dict[str, Any]] = MongoClient(url.rsplit("/", 1)[0], directConnection=True)
-    try:
-        db = client[database]
+    with database(url) as db:
         players = {d["_id"]: d["state"] for d in db.players.find()}
         ledger = [{k: d[k] for k in ("player_id", "currency", "delta", "reason", "ref")}
                   for d in db.ledger.find().sort([("at", 1), ("_id", 1)])]
         listings = {d["_id"]: {k: v for k, v in d.items() if k != "_id"} for d in db.listings.find()}
         notes = [{"player_id": d["player_id"], "kind": d["kind"], "data": d["data"]} for d in db.notifications.find()]
-    finally:
-        client.close()
     return Snapshot(players, ledger, listings, notes)
 
 

@@ -81,19 +81,22 @@ async def test_a_gap_on_the_bus_is_filled_from_the_log_once_and_in_order(storage
     assert [frame["data"]["i"] for frame in wire.frames] == [0, 1, 2, 3]
 
 
-async def test_a_socket_told_of_a_head_reads_up_to_it_in_pages(storage: Storage, event_log: EventLog) -> None:
-    """The periodic check (or a resume) finds a socket behind by more than a page: it reads them all."""
+@pytest.mark.parametrize("behind", [PAGE + 7, PAGE])
+async def test_a_socket_told_of_a_head_reads_up_to_it_in_pages(storage: Storage, event_log: EventLog,
+                                                               behind: int) -> None:
+    """The periodic check (or a resume) finds a socket behind by a page or more: it reads them all."""
     await add_player(storage, "p1")
     wire = Wire()
     session = open_session(wire)
     session.start_from(0, 0)
     await event_log.catch_up(session)
-    await logged(storage, PAGE + 7)
+    await logged(storage, behind)
     head = await event_log.head("p1")
     assert session.fell_behind(head) is True
     assert session.fell_behind(head) is False  # already catching up: one catch-up at a time
     await event_log.catch_up(session)
-    assert wire.seqs == list(range(1, PAGE + 8))
+    assert wire.seqs == list(range(1, behind + 1))
+    assert session.close_code is None
     assert session.fell_behind(head) is False
 
 

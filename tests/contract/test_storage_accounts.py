@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
 from persistence.port import Change, Duplicate, PlayerWrite, RefreshToken, Storage
+from tests.contract.conftest import Reopen
 from tests.contract.storage_builders import account, state
 
 # --- accounts and tokens ------------------------------------------------------------------------------------------
@@ -27,6 +29,23 @@ async def test_accounts_create_find_and_role(storage: Storage) -> None:
     found = await storage.account_by_id("a1")
     assert found is not None and found.role == "admin"
     assert (await storage.account_by_name("Alice")) == found
+
+
+async def test_password_hash_replaced_for_one_account_and_seen_by_another_instance(
+        storage: Storage, reopen: Reopen) -> None:
+    alice, bob = account("a1", "Alice"), account("a2", "Bob")
+    await storage.commit(Change(account=alice))
+    await storage.commit(Change(account=bob))
+    await storage.set_password_hash("a1", "$argon2id$v=19$m=65536,t=3,p=4$new")
+    await storage.set_password_hash("nobody", "$argon2id$v=19$m=1,t=1,p=1$x")  # unknown: nothing is created
+
+    other = await reopen()  # another node (or the same one restarted) reads what was written
+    for store in (storage, other):
+        found = await store.account_by_name("Alice")
+        assert found == dataclasses.replace(alice, password_hash="$argon2id$v=19$m=65536,t=3,p=4$new")
+        assert await store.account_by_id("a1") == found
+        assert await store.account_by_id("a2") == bob  # the other account keeps its hash
+        assert await store.account_by_id("nobody") is None
 
 
 async def test_account_duplicates_write_nothing(storage: Storage) -> None:

@@ -51,6 +51,7 @@ class Tally:
     resent_after_drop: int = 0
     lost_in_flight: int = 0  # keyed commands whose reply a broken link swallowed (sent again with the same key)
     reconnects: int = 0
+    unavailable: int = 0  # keyed commands answered `unavailable` at their deadline (sent again with the same key)
     problems: list[str] = field(default_factory=list)
     market: dict[str, dict[str, Any]] = field(default_factory=dict)  # the listings players have seen lately
 

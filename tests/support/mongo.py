@@ -2,28 +2,34 @@
 
 It advertises itself as a single-node replica set, so transactions, sessions and retryable writes work as they do
 against a MongoDB replica set. Its `find_one_and_update` scans the collection: keep test data small.
+With `transaction_lifetime`, the same server is started through tests/support/secantusd_lifetime.py, which sets
+how long a transaction may live (the daemon has no option for it: 60 s).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
+from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from tests.support.servers import free_port, wait_until
+from tests.support.servers import REPO, free_port, stop_process, wait_until
 
 
 class MongoProcess:
-    def __init__(self, log_dir: Path | None = None) -> None:
+    def __init__(self, log_dir: Path | None = None, transaction_lifetime: float | None = None) -> None:
         self.port = free_port()
         self.log_dir = log_dir
+        self.transaction_lifetime = transaction_lifetime
         self.log_path: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -43,11 +49,14 @@ class MongoProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"secantusd-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child process)
+        command = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", ":memory:",
+                   "--log-level", "WARNING"]
+        if self.transaction_lifetime is not None:
+            command = [sys.executable, "-m", "tests.support.secantusd_lifetime", "--port", str(self.port),
+                       "--transaction-lifetime", str(self.transaction_lifetime)]
         try:
-            self.proc = subprocess.Popen(
-                [binary, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", ":memory:",
-                 "--log-level", "WARNING"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
         finally:
             log.close()
         try:
@@ -74,13 +83,7 @@ class MongoProcess:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
 
 
 @contextmanager
@@ -92,3 +95,13 @@ def mongo_server(log_dir: Path | None = None) -> Iterator[str]:
         yield f"mongodb://{server.address}"
     finally:
         server.stop()
+
+
+@contextmanager
+def database(url: str) -> Iterator[Database[dict[str, Any]]]:
+    """The database a storage URL names (`mongodb://host:port/name`), for a test to read straight from it."""
+    client: MongoClient[dict[str, Any]] = MongoClient(url.rsplit("/", 1)[0], directConnection=True)
+    try:
+        yield client[url.rsplit("/", 1)[1]]
+    finally:
+        client.close()

@@ -37,6 +37,18 @@ def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.02
         time.sleep(interval)
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float, sig: int = signal.SIGTERM) -> None:
+    """Ask a process to stop with `sig`; kill it when it has not within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ServerProcess:
     """One node as a separate process, the way an operator runs it."""
 
@@ -93,13 +105,7 @@ class ServerProcess:
 
     def terminate(self, timeout: float = 30) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         return self.proc.returncode
 
     def kill(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
+from server.node import Node
 from server.settings import Settings, documented_settings
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md"
@@ -40,3 +41,9 @@ def test_every_setting_is_a_serve_flag(capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     for _, flag, _, _ in documented_settings():
         assert flag in text
+
+
+def test_a_node_refuses_a_commit_budget_not_below_the_command_deadline(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="storage_commit_seconds"):
+        Node(Settings(data_dir=str(tmp_path), command_deadline_seconds=5, storage_commit_seconds=5))
+    Node(Settings(data_dir=str(tmp_path), command_deadline_seconds=5, storage_commit_seconds=4.9))  # accepted
