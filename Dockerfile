@@ -8,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY protocol ./protocol
 COPY server ./server
 COPY persistence ./persistence
-RUN pip install . && useradd --system --uid 10001 --home /data valgame && mkdir -p /data && chown valgame /data
+RUN pip install '.[native]' && useradd --system --uid 10001 --home /data valgame && mkdir -p /data && chown valgame /data
 
 USER valgame
 ENV VALGAME_HOST=0.0.0.0 VALGAME_DATA_DIR=/data

@@ -6,7 +6,7 @@ all three alike. Each run: `--warmup` s, then `--duration` s measured (bounded a
 Printed per target: commands/s, p50/p95/p99 latency, server CPU (cores), generator CPU per command; then the
 medians over runs and the ratios node/echo and node/socketio.
 
-    python -m bench.bench_commands --clients 100,1000 --runs 3
+    python -m bench.bench_commands --clients 100,1000 --runs 3 [--transports asgi,picows]
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
-    TARGETS,
     CpuMeter,
+    add_ratios,
+    add_transport_option,
+    kind_of,
     median,
     percentile,
-    ratio,
     record,
     register_players,
     start_targets,
+    transports_of,
 )
 from bench.swarm import Swarm
 
@@ -35,22 +37,23 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--max-commands", type=int, default=2_000_000)
+    add_transport_option(parser)
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
 
-    with start_targets("commands") as targets:
-        node, ports, pids = targets.node, targets.ports, targets.pids
+    with start_targets("commands", transports_of(args)) as targets:
+        node, ports, pids, names = targets.node, targets.ports, targets.pids, targets.names
         tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, -(-max(counts) // 200)))]
         summary = {}
         for clients in counts:
-            swarms = {t: Swarm(1, GENERATOR_CPUS) for t in TARGETS}
+            swarms = {t: Swarm(1, GENERATOR_CPUS) for t in names}
             try:
                 for target, swarm in swarms.items():
-                    opened = swarm.call("open", kind=target, host="127.0.0.1", port=ports[target], count=clients,
-                                        tokens=tokens)[0]
+                    opened = swarm.call("open", kind=kind_of(target), host="127.0.0.1", port=ports[target],
+                                        count=clients, tokens=tokens)[0]
                     if opened["opened"] != clients:
                         raise SystemExit(f"{target}: opened {opened}")
-                runs: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
+                runs: dict[str, list[dict[str, float]]] = {t: [] for t in names}
                 for run in range(args.runs):
                     for target, swarm in swarms.items():
                         meter = CpuMeter([pids[target]])
@@ -68,9 +71,8 @@ def main() -> None:
                         runs[target].append(figures)
                         print(f"clients={clients} run={run} {target}: " +
                               ", ".join(f"{k} {v:.2f}" for k, v in figures.items()), flush=True)
-                med = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in TARGETS}
-                med["ratio_vs_echo"] = ratio(med["valgame"]["cmd_per_s"], med["echo"]["cmd_per_s"])
-                med["ratio_vs_socketio"] = ratio(med["valgame"]["cmd_per_s"], med["socketio"]["cmd_per_s"])
+                med = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in names}
+                add_ratios(med, names, "cmd_per_s")
                 summary[str(clients)] = med
             finally:
                 for swarm in swarms.values():

@@ -25,11 +25,13 @@ import redis as redis_client
 from bench.common import (
     GENERATOR_CPUS,
     SERVER_CPUS,
-    TARGETS,
     WORK,
     CpuMeter,
     Reference,
+    add_transport_option,
+    kind_of,
     median,
+    node_target,
     percentile,
     pin,
     record,
@@ -37,6 +39,8 @@ from bench.common import (
     start_redis,
     start_valgame,
     stop_node,
+    transport_of,
+    transports_of,
 )
 from bench.swarm import Swarm
 from tests.support.redis import ClusterSet, SentinelSet
@@ -52,6 +56,7 @@ def main() -> None:
     parser.add_argument("--bus", choices=("single", "sentinel", "cluster"), default="single",
                         help="The nodes' Redis: one server; a master, a replica and three sentinels; or a cluster of "
                              "three masters (the references always use one server).")
+    add_transport_option(parser)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
@@ -59,35 +64,43 @@ def main() -> None:
     ha = start_bus(args.bus)
     shared = WORK / f"crossnode-{redis.port}.db"
     bus_url = redis.url if ha is None else ha.url
-    nodes = [start_valgame(f"cross{i}", bus=bus_url, storage=f"sqlite:///{shared}") for i in range(2)]
+    # Two nodes per transport asked for (the pairs share the storage and the bus, each has its own players).
+    node_targets = [node_target(t) for t in transports_of(args)]
+    nodes = {target: [start_valgame(f"cross{i}-{target}", bus=bus_url, storage=f"sqlite:///{shared}",
+                                    transport=transport_of(target)) for i in range(2)] for target in node_targets}
     echo = [Reference("bench.reference_echo", redis.url) for _ in range(2)]
     sio = [Reference("bench.reference_socketio", redis.url) for _ in range(2)]
-    servers = {"valgame": [(n.port, n.proc.pid) for n in nodes], "echo": [(r.port, r.proc.pid) for r in echo],
-               "socketio": [(r.port, r.proc.pid) for r in sio]}
+    servers = {**{target: [(n.ws_port, n.proc.pid) for n in pair] for target, pair in nodes.items()},
+               "echo": [(r.port, r.proc.pid) for r in echo], "socketio": [(r.port, r.proc.pid) for r in sio]}
+    names = (*node_targets, "echo", "socketio")
     swarms: dict[str, Swarm] = {}
     try:
-        players = asyncio.run(register_players(nodes[0].http, 2 * args.pairs))
-        senders, receivers = players[:args.pairs], players[args.pairs:]
         keys = [f"r{i}" for i in range(args.pairs)]
-        targets = {"valgame": [p["name"] for p in receivers], "echo": keys, "socketio": keys}
-        for target in TARGETS:
+        targets: dict[str, list[str]] = {"echo": keys, "socketio": keys}
+        tokens: dict[str, tuple[list[str], list[str]]] = {}
+        for target, pair in nodes.items():
+            players = asyncio.run(register_players(pair[0].http, 2 * args.pairs))
+            senders, receivers = players[:args.pairs], players[args.pairs:]
+            targets[target] = [p["name"] for p in receivers]
+            tokens[target] = ([p["access_token"] for p in senders], [p["access_token"] for p in receivers])
+        for target in names:
             (port_a, _), (port_b, _) = servers[target]
             swarm = swarms[target] = Swarm(1, GENERATOR_CPUS)
-            tokens_send = [p["access_token"] for p in senders] if target == "valgame" else None
-            tokens_recv = [p["access_token"] for p in receivers] if target == "valgame" else None
-            a = swarm.call("open", kind=target, host="127.0.0.1", port=port_a, count=args.senders,
+            tokens_send, tokens_recv = tokens.get(target, (None, None))
+            kind = kind_of(target)
+            a = swarm.call("open", kind=kind, host="127.0.0.1", port=port_a, count=args.senders,
                            tokens=tokens_send, group="send")[0]
-            b = swarm.call("open", kind=target, host="127.0.0.1", port=port_b, count=args.pairs, tokens=tokens_recv,
-                           keys=None if target == "valgame" else keys, group="recv")[0]
+            b = swarm.call("open", kind=kind, host="127.0.0.1", port=port_b, count=args.pairs, tokens=tokens_recv,
+                           keys=None if kind == "valgame" else keys, group="recv")[0]
             if a["opened"] != args.senders or b["opened"] != args.pairs:
                 raise SystemExit(f"{target}: {a} {b}")
         summary = {}
         for rate in rates:
-            runs: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
+            runs: dict[str, list[dict[str, float]]] = {t: [] for t in names}
             for _ in range(args.runs):
                 for target, swarm in swarms.items():
                     meter = CpuMeter([pid for _, pid in servers[target]])
-                    out = swarm.call("whisper", kind=target, targets=targets[target], rate=rate,
+                    out = swarm.call("whisper", kind=kind_of(target), targets=targets[target], rate=rate,
                                      duration=args.duration)[0]
                     if "error" in out:
                         raise SystemExit(f"{target}: {out}")
@@ -101,7 +114,7 @@ def main() -> None:
                     runs[target].append(figures)
                     print(f"rate={rate:g} {target}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()),
                           flush=True)
-            summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in TARGETS}
+            summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in names}
         shards = shard_messages(ha) if isinstance(ha, ClusterSet) else None
         if shards is not None:
             print(f"messages published per shard (SPUBLISH calls): {shards}", flush=True)
@@ -110,8 +123,9 @@ def main() -> None:
     finally:
         for swarm in swarms.values():
             swarm.close()
-        for node in nodes:
-            stop_node(node)
+        for pair in nodes.values():
+            for node in pair:
+                stop_node(node)
         for ref in echo + sio:
             ref.stop()
         redis.stop()

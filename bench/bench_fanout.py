@@ -17,14 +17,16 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
-    TARGETS,
     CpuMeter,
+    add_ratios,
+    add_transport_option,
+    kind_of,
     median,
     percentile,
-    ratio,
     record,
     register_players,
     start_targets,
+    transports_of,
 )
 from bench.swarm import Swarm, split
 
@@ -34,33 +36,34 @@ def main() -> None:
     parser.add_argument("--subscribers", default="1000,5000,10000")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-process", type=int, default=5000)
+    add_transport_option(parser)
     args = parser.parse_args()
     sizes = [int(s) for s in args.subscribers.split(",")]
 
-    with start_targets("fanout") as targets:
-        node, ports, pids = targets.node, targets.ports, targets.pids
+    with start_targets("fanout", transports_of(args)) as targets:
+        node, ports, pids, names = targets.node, targets.ports, targets.pids, targets.names
         players = asyncio.run(register_players(node.http, -(-max(sizes) // 200) + 1))
         publisher, tokens = players[0]["access_token"], [p["access_token"] for p in players[1:]]
         summary = {}
         for size in sizes:
             workers = -(-size // args.per_process)
             gap = 0.5 + size / 5000
-            swarms = {t: Swarm(workers + 1, GENERATOR_CPUS) for t in TARGETS}  # the last worker publishes
+            swarms = {t: Swarm(workers + 1, GENERATOR_CPUS) for t in names}  # the last worker publishes
             try:
                 for target, swarm in swarms.items():
-                    common = {"kind": target, "host": "127.0.0.1", "port": ports[target]}
+                    common = {"kind": kind_of(target), "host": "127.0.0.1", "port": ports[target]}
                     for i, n in enumerate(split(size, workers)):
                         swarm.send(i, "open", count=n, tokens=tokens, subscribe=True, **common)
                     swarm.send(workers, "open", count=1, tokens=[publisher], group="pub", **common)
                     opened = [swarm.receive(i) for i in range(workers + 1)]
                     if sum(o["opened"] for o in opened) != size + 1:
                         raise SystemExit(f"{target}: {opened}")
-                rounds: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
+                rounds: dict[str, list[dict[str, float]]] = {t: [] for t in names}
                 for _ in range(args.rounds):
                     for target, swarm in swarms.items():
                         meter = CpuMeter([pids[target]])
                         gen = CpuMeter(swarm.pids())
-                        swarm.send(workers, "publish", kind=target, rounds=1, gap=gap)
+                        swarm.send(workers, "publish", kind=kind_of(target), rounds=1, gap=gap)
                         published = swarm.receive(workers)
                         if "error" in published:
                             raise SystemExit(f"{target}: {published}")
@@ -75,10 +78,8 @@ def main() -> None:
                         rounds[target].append(figures)
                         print(f"subscribers={size} {target}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()),
                               flush=True)
-                med = {t: {k: median(r[k] for r in rounds[t]) for k in rounds[t][0]} for t in TARGETS}
-                med["ratio_vs_echo"] = ratio(med["valgame"]["deliveries_per_s"], med["echo"]["deliveries_per_s"])
-                med["ratio_vs_socketio"] = ratio(med["valgame"]["deliveries_per_s"],
-                                                 med["socketio"]["deliveries_per_s"])
+                med = {t: {k: median(r[k] for r in rounds[t]) for k in rounds[t][0]} for t in names}
+                add_ratios(med, names, "deliveries_per_s")
                 summary[str(size)] = med
             finally:
                 for swarm in swarms.values():

@@ -28,7 +28,10 @@ from bench.common import (
     TARGETS,
     CpuMeter,
     Reference,
+    add_transport_option,
+    kind_of,
     median,
+    node_target,
     ratio,
     record,
     register_players,
@@ -36,6 +39,8 @@ from bench.common import (
     start_redis,
     start_valgame,
     stop_node,
+    transport_of,
+    transports_of,
 )
 from bench.swarm import Swarm, split
 
@@ -43,9 +48,9 @@ from bench.swarm import Swarm, split
 def measure(target: str, args: argparse.Namespace, redis_url: str) -> dict[str, float]:
     node = ref = None
     tokens: list[str] = []
-    if target == "valgame":
-        node = start_valgame("idle")
-        port, pid = node.port, node.proc.pid
+    if target.startswith("valgame"):
+        node = start_valgame("idle", transport=transport_of(target))
+        port, pid = node.ws_port, node.proc.pid
         players = -(-args.sockets // (BENCH_NODE["max_sessions_per_player"] - 50))  # spread: i % players
         tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, players))]
     else:
@@ -54,7 +59,7 @@ def measure(target: str, args: argparse.Namespace, redis_url: str) -> dict[str, 
     workers = -(-args.sockets // args.per_process)
     swarm = Swarm(workers, GENERATOR_CPUS)
     try:
-        common = {"kind": target, "host": "127.0.0.1", "port": port, "tokens": tokens}
+        common = {"kind": kind_of(target), "host": "127.0.0.1", "port": port, "tokens": tokens}
         swarm.send(0, "open", count=args.warm, **common)
         warm = swarm.receive(0)
         time.sleep(2)
@@ -104,10 +109,14 @@ def main() -> None:
                         help="Seconds over which the sockets are opened (at least the 25-s ping interval).")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--targets", default=",".join(TARGETS))
+    add_transport_option(parser)
     args = parser.parse_args()
+    # The node on each transport asked for, in place of `valgame` (the asgi node keeps that name).
+    nodes = [node_target(t) for t in transports_of(args)]
+    targets = [n for t in args.targets.split(",") for n in (nodes if t == "valgame" else [t])]
     redis = start_redis("idle")
     try:
-        results = {t: measure(t, args, redis.url) for t in args.targets.split(",")}
+        results = {t: measure(t, args, redis.url) for t in targets}
     finally:
         redis.stop()
     if "valgame" in results and "echo" in results:
@@ -115,6 +124,10 @@ def main() -> None:
     if "valgame" in results and "socketio" in results:
         results["kib_ratio_vs_socketio"] = ratio(results["valgame"]["kib_per_socket"],
                                                  results["socketio"]["kib_per_socket"])
+    for target in nodes:
+        if target != "valgame" and "valgame" in results and target in results:
+            results[f"kib_ratio{target.removeprefix('valgame')}_vs_asgi"] = ratio(
+                results[target]["kib_per_socket"], results["valgame"]["kib_per_socket"])
     record("idle", {"window": args.window, "windows": args.windows, "results": results})
 
 

@@ -36,6 +36,7 @@ import orjson
 from bench.common import (
     GENERATOR_CPUS,
     REPO,
+    TRANSPORTS,
     CpuMeter,
     Reference,
     median,
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-trades", type=int, default=200_000)
     parser.add_argument("--idem", action="store_true", help="Every market.buy and market.list carries an idem key.")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="asgi",
+                        help="The node's socket transport (run the series once per transport, interleaved).")
     parser.add_argument("--bus", choices=("memory", "redis"), default="memory",
                         help="The node's bus: in-process, or a real redis-server started for the run.")
     args = parser.parse_args()
@@ -100,11 +103,11 @@ def main() -> None:
     try:
         echo = Reference("bench.reference_echo")
         for run in range(args.runs):
-            node = start_valgame("trades", game={"start_val": 1_000_000}, **bus)
+            node = start_valgame("trades", game={"start_val": 1_000_000}, transport=args.transport, **bus)
             try:
                 tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, args.players))]
                 with Swarm(1, GENERATOR_CPUS) as swarm:
-                    opened = swarm.call("open", kind="valgame", host="127.0.0.1", port=node.port,
+                    opened = swarm.call("open", kind="valgame", host="127.0.0.1", port=node.ws_port,
                                         count=args.players, tokens=tokens)[0]
                     assert opened["opened"] == args.players, opened
                     meter = CpuMeter([node.proc.pid])
@@ -152,7 +155,7 @@ def main() -> None:
     med["ratio_commands_vs_echo"] = ratio(med["trades_per_s"] + med["lists_per_s"], med["echo_cmd_per_s"])
     med["ratio_trades_vs_sqlite"] = ratio(med["trades_per_s"], med["sqlite_tx_per_s"])
     record("trades", {"players": args.players, "duration": args.duration, "runs": args.runs, "idem": args.idem,
-                      "bus": args.bus, "results": med,
+                      "bus": args.bus, "transport": args.transport, "results": med,
                       "audits": audits, "audit_passed": all(a["exit"] == 0 for a in audits)})
 
 

@@ -3,6 +3,7 @@ players in bulk, statistics and the results file."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime
 import ipaddress
@@ -152,34 +153,81 @@ def stop_node(node: ServerProcess) -> None:
 
 
 TARGETS = ("valgame", "echo", "socketio")
+TRANSPORTS = ("asgi", "picows")  # the node's socket transports (server/transport/)
+
+
+def add_transport_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transports", default="asgi",
+                        help="Socket transports of the node, comma-separated (asgi,picows): one node per transport, "
+                             "measured in the same series as the references (targets valgame, valgame_picows).")
+
+
+def transports_of(args: argparse.Namespace) -> list[str]:
+    chosen = [t.strip() for t in args.transports.split(",") if t.strip()]
+    unknown = set(chosen) - set(TRANSPORTS)
+    if unknown or not chosen:
+        raise SystemExit(f"--transports: choose among {', '.join(TRANSPORTS)}")
+    return chosen
+
+
+def node_target(transport: str) -> str:
+    """The target name of a node on `transport`: `valgame` (asgi, the reference series' name) or `valgame_<t>`."""
+    return "valgame" if transport == "asgi" else f"valgame_{transport}"
+
+
+def transport_of(target: str) -> str:
+    """The transport of a node target (`node_target`'s inverse)."""
+    return "asgi" if target == "valgame" else target.removeprefix("valgame_")
+
+
+def kind_of(target: str) -> str:
+    """The swarm's client kind for a target: every node target speaks the node's protocol."""
+    return "valgame" if target.startswith("valgame") else target
+
+
+def add_ratios(med: dict[str, Any], names: Iterable[str], key: str) -> None:
+    """Each node target's `key` against the references (`ratio_vs_echo`, `ratio_picows_vs_socketio`, ...) and a
+    native transport's against the asgi node (`ratio_picows_vs_asgi`)."""
+    for target in (t for t in names if t.startswith("valgame")):
+        suffix = target.removeprefix("valgame")
+        med[f"ratio{suffix}_vs_echo"] = ratio(med[target][key], med["echo"][key])
+        med[f"ratio{suffix}_vs_socketio"] = ratio(med[target][key], med["socketio"][key])
+        if target != "valgame" and "valgame" in med:
+            med[f"ratio{suffix}_vs_asgi"] = ratio(med[target][key], med["valgame"][key])
 
 
 @dataclass
 class Targets:
-    """One node and the two references, side by side on the server core; python-socketio has its Redis."""
+    """The nodes (one per transport) and the two references, side by side on the server core; python-socketio has
+    its Redis. The nodes share one SQLite file, so the players registered on `node` exist on all of them."""
 
     node: ServerProcess
-    ports: dict[str, int]  # by target name (TARGETS)
+    ports: dict[str, int]  # by target name (`names`): where its sockets are
     pids: dict[str, int]
+    names: tuple[str, ...]  # node targets first, then echo and socketio
 
 
 @contextmanager
-def start_targets(name: str) -> Iterator[Targets]:
-    """Start Redis, the node and the references for one benchmark; stop them all afterwards."""
+def start_targets(name: str, transports: Iterable[str] = ("asgi",)) -> Iterator[Targets]:
+    """Start Redis, the nodes and the references for one benchmark; stop them all afterwards."""
     redis = start_redis(name)
     started: list[Reference] = []
-    node = None
+    nodes: dict[str, ServerProcess] = {}
+    shared = WORK / f"{name}-{os.getpid()}-{time.time_ns()}.db"
     try:
-        node = start_valgame(name)
+        for transport in transports:
+            nodes[node_target(transport)] = start_valgame(f"{name}-{transport}", transport=transport,
+                                                          storage=f"sqlite:///{shared}")
         echo = Reference("bench.reference_echo")
         started.append(echo)
         sio = Reference("bench.reference_socketio", redis.url)
         started.append(sio)
-        assert node.proc is not None
-        yield Targets(node, {"valgame": node.port, "echo": echo.port, "socketio": sio.port},
-                      {"valgame": node.proc.pid, "echo": echo.proc.pid, "socketio": sio.proc.pid})
+        ports = {target: node.ws_port for target, node in nodes.items()}
+        pids = {target: node.proc.pid for target, node in nodes.items() if node.proc is not None}
+        yield Targets(next(iter(nodes.values())), {**ports, "echo": echo.port, "socketio": sio.port},
+                      {**pids, "echo": echo.proc.pid, "socketio": sio.proc.pid}, (*nodes, "echo", "socketio"))
     finally:
-        if node is not None:
+        for node in nodes.values():
             stop_node(node)
         for ref in started:
             ref.stop()

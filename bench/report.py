@@ -30,6 +30,28 @@ def ratio(a: Any, b: Any) -> float:
     return a / b if a is not None and b else float("nan")
 
 
+NATIVE_FIGURES = {"idle": ("kib_per_socket", "hold_cores"), "commands": ("cmd_per_s", "p99_ms", "server_us_per_cmd"),
+                  "fanout": ("deliveries_per_s", "p99_ms", "last_ms"), "crossnode": ("p50_ms", "p99_ms")}
+
+
+def native_rows(latest: dict[str, dict[str, Any]]) -> list[str]:
+    """Rows of the node on another socket transport (`--transports asgi,picows`): its figures beside the asgi
+    node's, in the first two figure columns, and its ratios to the asgi node and the references."""
+    rows = []
+    for bench, keys in NATIVE_FIGURES.items():
+        results = latest.get(bench, {}).get("results", {})
+        series = {"": results} if bench == "idle" else results
+        for label, r in series.items():
+            for target in (t for t in r if t.startswith("valgame_")):
+                native, asgi = r[target], r.get("valgame", {})
+                suffix = target.removeprefix("valgame")
+                rows.append(f"| {bench} {label} on {target.removeprefix('valgame_')} (vs asgi): "
+                            f"{' / '.join(keys)} | {' / '.join(f(native.get(k), 1) for k in keys)} | "
+                            f"{' / '.join(f(asgi.get(k), 1) for k in keys)} | | "
+                            f"{f(r.get(f'ratio{suffix}_vs_echo'), 2)} | {f(r.get(f'ratio{suffix}_vs_socketio'), 2)} |")
+    return rows
+
+
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
     latest: dict[str, dict[str, Any]] = {}
@@ -87,6 +109,7 @@ def main() -> None:
                         f"{cells((v, e, s), ('delivered_per_s', 'lost', 'servers_cores'), (0, 0, 2), ', ')} | "
                         f"{f(ratio(v.get('delivered_per_s'), e.get('delivered_per_s')), 2)} | "
                         f"{f(ratio(v.get('delivered_per_s'), s.get('delivered_per_s')), 2)} |")
+    rows += native_rows(latest)
     for name, entry in latest.items():
         rows.append(f"| ({name}: {entry['date']}, load average {', '.join(f(x, 1) for x in entry['loadavg'])}) "
                     "| | | | | |")

@@ -3,6 +3,7 @@ table of docs/PERFORMANCE.md from the results.
 
     python -m bench.run_all            # about 20 minutes on the 2-core machine
     python -m bench.run_all --quick    # smaller and shorter, to check the scripts (a few minutes)
+    python -m bench.run_all --transports asgi,picows   # the node on both socket transports, in the same series
 """
 
 from __future__ import annotations
@@ -33,15 +34,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="", help="Comma-separated names, e.g. idle,commands.")
+    parser.add_argument("--transports", default="asgi",
+                        help="The node's socket transports, comma-separated (asgi,picows), measured side by side.")
     args = parser.parse_args()
     failed = []
     for command in QUICK if args.quick else FULL:
         name = command[0].removeprefix("bench.bench_")
         if args.only and name not in args.only.split(","):
             continue
-        print(f"=== {name}", flush=True)
-        if subprocess.run([sys.executable, "-m", *command], cwd=REPO, timeout=3600).returncode != 0:
-            failed.append(name)
+        # bench_trades measures the node alone: once per transport; the others take them all in one series.
+        runs = ([[*command, "--transport", t] for t in args.transports.split(",")] if name == "trades"
+                else [[*command, "--transports", args.transports]])
+        for run in runs:
+            print(f"=== {name} {' '.join(run[1:])}", flush=True)
+            if subprocess.run([sys.executable, "-m", *run], cwd=REPO, timeout=3600).returncode != 0:
+                failed.append(name)
     subprocess.run([sys.executable, "-m", "bench.report", str(RESULTS)], cwd=REPO)
     if failed:
         raise SystemExit(f"failed: {', '.join(failed)}")

@@ -45,7 +45,8 @@ def show_round(event: dict[str, Any]) -> None:
 
 async def play(url: str, username: str, password: str, dungeon: str | None) -> dict[str, Any]:
     tokens = await sign_in(url, username, password)
-    client = AsyncClient(http.socket_url(url), token=tokens.access_token, reconnect=True, on_event=show_round)
+    socket = await asyncio.to_thread(http.discover_socket_url, url)  # the node says where its socket is
+    client = AsyncClient(socket, token=tokens.access_token, reconnect=True, on_event=show_round)
     hello = await client.connect()
     assert hello is not None
     me = hello["player"]

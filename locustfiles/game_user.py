@@ -21,8 +21,8 @@ commands in flight that cannot be repeated safely are recorded as failures.
 
     locust -f locustfiles/game_user.py --headless -u 100 -r 10 -t 5m --host http://127.0.0.1:8000
 
-`--host` is the node's (or the load balancer's) HTTP base URL; the socket URL is derived from it (`http` -> `ws`,
-`https` -> `wss`, path `/ws`). The scenarios of the seed (normal, peak, stress) are the shapes in
+`--host` is the node's (or the load balancer's) HTTP base URL; the socket URL is asked of it (`GET /ws-url`: `/ws`
+beside HTTP, or the picows transport's own port). The scenarios of the seed (normal, peak, stress) are the shapes in
 locustfiles/normal.py, peak.py and stress.py.
 """
 
@@ -44,7 +44,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from valgame_client.errors import CommandError, ConnectionLost
-from valgame_client.http import Tokens, login_request, register_request, socket_url
+from valgame_client.http import Tokens, discover_socket_url, login_request, register_request
 from valgame_client.sync import Client
 
 DUNGEON = "cueva-goblins"
@@ -85,6 +85,7 @@ class ValgamePlayer(HttpUser):
 
     def on_start(self) -> None:
         self.sock: Client | None = None
+        self._ws_url: str | None = None
         self.name = "lt_" + uuid.uuid4().hex[:16]
         self.player_id = ""
         self.character = ""
@@ -121,8 +122,14 @@ class ValgamePlayer(HttpUser):
         tokens = Tokens.from_reply(r.json())
         self.token, self.player_id = tokens.access_token, tokens.player_id
 
+    def _socket_url(self) -> str:
+        """Where the node's socket is (`GET /ws-url`: it may be on another port than HTTP), asked once per user."""
+        if self._ws_url is None:
+            self._ws_url = discover_socket_url(self.host or "")
+        return self._ws_url
+
     def _connect(self) -> None:
-        self.sock = Client(socket_url(self.host or ""), token=self.token, reconnect=True, on_event=self._on_event,
+        self.sock = Client(self._socket_url(), token=self.token, reconnect=True, on_event=self._on_event,
                            timeout=REPLY_TIMEOUT)
         if self._timed("connect", self.sock.open_socket) is None:
             raise StopUser

@@ -171,6 +171,7 @@ _GETS = [
     ("GET /health", "", "200 while the process is alive"),
     ("GET /ready", "", "200 when storage and bus answer and the node is not draining, else 503"),
     ("GET /metrics", "", "Prometheus text format"),
+    ("GET /ws-url", "", "`url`: the socket URL, absolute or a path resolved against this HTTP address"),
     (f"GET {CONTRACT_URL_PATH}", "", "this contract as data"),
     ("GET /api/dungeons", "", "the catalog's `version` and `dungeons`"),
     ("GET /api/characters", "query `offset`, `limit`; `Authorization: Bearer <access>`",

@@ -30,3 +30,11 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test,load]'
 python3 -m ruff check .
 python3 -m server docs --check
 python3 -m pytest -q -p no:cacheprovider "$@"
+# The other socket transport (server/transport/picows.py): the session, hostile-traffic and fault tests again, on
+# nodes started with --transport picows (about 5 of the CI's minutes).
+python3 -m pytest -q -p no:cacheprovider --transport=picows \
+    tests/integration/test_sessions.py tests/integration/test_stuck_sockets.py \
+    tests/integration/test_hostile_socket.py tests/integration/test_hostile_http.py \
+    tests/integration/test_socket_auth.py tests/integration/test_frames.py tests/integration/test_frames_fuzz.py \
+    tests/integration/test_transport.py tests/integration/test_operations.py tests/integration/test_client_sdk.py \
+    tests/cluster/test_node_loss.py tests/cluster/test_crash_after_commit.py tests/cluster/test_redis_restart.py

@@ -18,6 +18,7 @@ from server.auth import PasswordsBusy
 from server.node import Node
 from server.settings import Settings
 from server.socket import SocketEndpoint
+from server.transport.port import SocketServer
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -32,7 +33,9 @@ async def _passwords_busy(request: Request, exc: Exception) -> Response:
     return http.busy_response(exc)
 
 
-def create_app(settings: Settings | None = None, node: Node | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, node: Node | None = None,
+               sockets: SocketServer | None = None) -> Starlette:
+    """With `sockets`, `/ws` is served by it (on its own port) instead of by this app."""
     node = node or Node(settings or Settings.from_env())
 
     @asynccontextmanager
@@ -41,13 +44,19 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> St
         # What exists now (modules, catalog, settings) lives as long as the process: keep it out of every full
         # collection, whose pauses otherwise scan it again and show in the latency tail.
         gc.freeze()
+        if sockets is not None:
+            await sockets.start()
         try:
             yield
         finally:
+            if sockets is not None:
+                await node.drain()  # its sockets closed with 1012 while the node still serves their commands
+                await sockets.stop()
             await node.stop()
 
     routes = [
-        WebSocketRoute("/ws", SocketEndpoint(node)),
+        *([] if sockets is not None else [WebSocketRoute("/ws", SocketEndpoint(node))]),
+        Route("/ws-url", http.ws_url),
         Route("/auth/register", http.register, methods=["POST"]),
         Route("/auth/login", http.login, methods=["POST"]),
         Route("/auth/refresh", http.refresh, methods=["POST"]),

@@ -244,10 +244,15 @@ def abort_of(scope: Scope) -> Callable[[], None] | None:
 class EdgeMiddleware:
     """Body size limit, the socket connection limit (1013) and security headers, around the whole app."""
 
-    def __init__(self, app: ASGIApp, limits: EdgeLimits, open_connections: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, limits: EdgeLimits, open_connections: Callable[[], int],
+                 connect_src: str = "") -> None:
         self.app = app
         self.limits = limits
         self.open_connections = open_connections
+        # Sources the browser client may also connect to (the picows transport's socket port: 'self' is this one)
+        self.headers = [(name, value.replace(b"connect-src 'self'", b"connect-src 'self' " + connect_src.encode())
+                         if connect_src and name == b"content-security-policy" else value)
+                        for name, value in SECURITY_HEADERS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -264,7 +269,7 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 names = {name.lower() for name, _ in message.get("headers", [])}
                 message["headers"] = list(message.get("headers", [])) + [
-                    (name, value) for name, value in SECURITY_HEADERS if name not in names]
+                    (name, value) for name, value in self.headers if name not in names]
             await send(message)
 
         body = await _read_body(scope, receive, self.limits.max_body_bytes)

@@ -65,6 +65,22 @@ async def json_body(request: Request, *, empty_ok: bool = False) -> dict[str, An
         raise HttpError(400, ErrorCode.BAD_REQUEST, exc.message, field=exc.field[:64]) from None
 
 
+async def ws_url(request: Request) -> Response:
+    """Where clients open the socket: `/ws` beside the HTTP routes (asgi), or the picows port of the host they
+    reached (picows), unless `ws_public_url` says (a load balancer that routes `/ws` elsewhere)."""
+    settings = node_of(request).settings
+    url = settings.ws_public_url
+    if not url:
+        if settings.transport == "picows":
+            scheme = "wss" if request.url.scheme == "https" else "ws"
+            host = request.url.hostname or "127.0.0.1"
+            host = f"[{host}]" if ":" in host else host
+            url = f"{scheme}://{host}:{settings.ws_port}/ws"
+        else:
+            url = "/ws"
+    return JSONResponse({"url": url})
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 

@@ -16,6 +16,7 @@ from server.edge import EdgeLimits, EdgeMiddleware, guarded_protocols, parse_net
 from server.logs import configure
 from server.node import Node
 from server.settings import Settings
+from server.socket import native_sockets, socket_sources
 
 
 class DrainingServer(uvicorn.Server):
@@ -98,7 +99,9 @@ def serve(settings: Settings) -> None:
     node = Node(settings)
     limits = edge_limits(settings)
     connections: set[object] = set()  # uvicorn's set of open connections, once the server exists
-    app = EdgeMiddleware(create_app(node=node), limits, lambda: len(connections))
+    sockets = native_sockets(node, limits, lambda: len(connections))  # /ws on picows, when chosen
+    app = EdgeMiddleware(create_app(node=node, sockets=sockets), limits, lambda: len(connections),
+                         connect_src=socket_sources(settings))
     server = DrainingServer(uvicorn_config(app, settings, limits), node)
     connections = server.server_state.connections
     server.run()

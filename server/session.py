@@ -7,10 +7,10 @@ aborted (not drained: it would never read the close frame either), which frees t
 slot at once.
 
 Sending costs no task switch in the common case: when nothing is queued for the socket, `send` hands the frame to
-the ASGI server at once, and uvicorn writes it to the transport without suspending. Only when the transport pushes
-back (the peer reads slowly: uvicorn's `send` waits until the transport is writable again) does a writer task take
-over, finish that send and drain the queue that builds up meanwhile (bounded: past it, 4008). An idle socket holds
-no task and no event object.
+the transport (server/transport/port.py) at once, which writes it without suspending. Only when the transport
+pushes back (the peer reads slowly) does a writer task take over, finish that send and drain the queue that builds
+up meanwhile (bounded: past it, 4008). An idle socket holds no task and no event object. The session is the same
+on every transport (ASGI on uvicorn, picows).
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
-
-from starlette.types import Send
 
 from protocol import CloseCode
 from server.ratelimit import TokenBucket, WindowCounter
+from server.transport.port import Transport
 
 if TYPE_CHECKING:
     from server.metrics import Metrics
@@ -71,39 +70,9 @@ class Flag:
                 self._waiters.remove(waiter)
 
 
-class _Rest:
-    """Awaits the rest of a coroutine that was started by hand and suspended, yielding `first` (PEP 380's
-    `yield from`, without its first step), so a task can finish it."""
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self._coro, self._first = coro, first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self._coro, self._first
-        while True:
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(value)
-                except StopIteration as stop:
-                    return stop.value
-
-
 class Session:
     __slots__ = (
         "__weakref__",
-        "_abort",
         "_behind",
         "_close_reason",
         "_deadline_timer",
@@ -129,13 +98,13 @@ class Session:
         "opened_at",
         "player_id",
         "role",
-        "send_asgi",
         "topics",
+        "transport",
     )
 
     def __init__(
         self,
-        send_asgi: Send,
+        transport: Transport,
         *,
         session_id: str,
         player_id: str,
@@ -147,10 +116,9 @@ class Session:
         burst: int,
         metrics: Metrics,
         write_deadline: float = 10.0,
-        abort: Callable[[], None] | None = None,
         credentials: tuple[str, str] = ("", ""),
     ) -> None:
-        self.send_asgi = send_asgi  # the ASGI server's `send` for this socket
+        self.transport = transport  # the connection, on whichever server serves it
         self.id = session_id
         self.player_id = player_id
         self.name = name
@@ -177,7 +145,6 @@ class Session:
         self._started = False  # nothing goes out before `start_writer`
         self._writer: asyncio.Task[None] | None = None  # only while the transport pushes back, or to close
         self._write_deadline = write_deadline
-        self._abort = abort  # drops the transport at once (None: the server offers no way, the writer is cancelled)
         self._deadline_timer: asyncio.TimerHandle | None = None  # armed while a writer runs
         self._progress_at = 0.0  # when the writer last finished a send
 
@@ -196,7 +163,7 @@ class Session:
         if self._out or self.close_code is not None:
             self._spawn_writer()
 
-    def _spawn_writer(self, pending: _Rest | None = None) -> None:
+    def _spawn_writer(self, pending: Awaitable[None] | None = None) -> None:
         if self._writer is None and self._started:
             loop = asyncio.get_running_loop()
             self._writer = loop.create_task(self._write_loop(pending), name=f"writer-{self.id}")
@@ -230,10 +197,8 @@ class Session:
         and releases the session."""
         self._out.clear()
         self._out_bytes = 0
-        if self._abort is not None:
-            self._abort()
-        elif self._writer is not None and not self._writer.done():
-            self._writer.cancel()
+        if not self.transport.abort() and self._writer is not None and not self._writer.done():
+            self._writer.cancel()  # the server offers no abort: at least stop writing
 
     # --- outbound ------------------------------------------------------------------------------------------------
     def send(self, frame: bytes | str) -> None:
@@ -253,18 +218,16 @@ class Session:
         self._spawn_writer()
 
     def _send_now(self, text: str) -> None:
-        """Hand a frame to the ASGI server without a task switch; if its `send` suspends (the transport pushes
-        back), a writer task finishes it, and later frames queue behind it."""
-        coro = self.send_asgi({"type": "websocket.send", "text": text})
+        """Hand a frame to the transport without a task switch; if it pushes back, a writer task finishes that
+        send, and later frames queue behind it."""
         try:
-            yielded = coro.send(None)
-        except StopIteration:
-            return
+            pending = self.transport.send(text)
         except Exception:
             # The peer went away; the reader sees the disconnect and cleans up.
             self.close_code = self.close_code or CloseCode.NORMAL
             return
-        self._spawn_writer(_Rest(coro, yielded))
+        if pending is not None:
+            self._spawn_writer(pending)
 
     def push_event(self, seq: int, frame: bytes) -> bool:
         """A personal event from the bus: sent once, in seq order. False when it shows a gap (an event between the
@@ -336,9 +299,9 @@ class Session:
         self._close_reason = reason.encode()[:123].decode(errors="ignore")
         self._spawn_writer()  # sends the close frame (after the queue, or after the send in progress)
 
-    async def _write_loop(self, pending: _Rest | None = None) -> None:
+    async def _write_loop(self, pending: Awaitable[None] | None = None) -> None:
         """Finish the send in progress, send what is queued, then the close frame when closing; then end."""
-        send, out = self.send_asgi, self._out
+        send, out = self.transport.send, self._out
         try:
             if pending is not None:
                 await pending
@@ -347,10 +310,12 @@ class Session:
             while out:
                 text = out.popleft()
                 self._out_bytes -= len(text)
-                await send({"type": "websocket.send", "text": text})
+                pending = send(text)
+                if pending is not None:
+                    await pending
                 self._progress_at = loop.time()
             if self.close_code is not None:
-                await send({"type": "websocket.close", "code": self.close_code, "reason": self._close_reason})
+                await self.transport.close(self.close_code, self._close_reason)
         except Exception:
             # The peer went away mid-send; the reader sees the disconnect and cleans up.
             self.close_code = self.close_code or CloseCode.NORMAL

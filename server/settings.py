@@ -27,6 +27,15 @@ class Settings:
         "127.0.0.1", "Address to listen on.")
     port: int = setting(
         8000, "Port to listen on.")
+    transport: str = setting(
+        "asgi", "WebSocket transport of `/ws`: `asgi` (uvicorn, on `port`) or `picows` (a native server on "
+                "`ws_port`, same process and event loop; see docs/DESIGN.md).")
+    ws_port: int = setting(
+        8001, "Port of `/ws` when `transport` is `picows` (the HTTP side stays on `port`).")
+    ws_public_url: str = setting(
+        "", "The socket URL `GET /ws-url` gives clients: absolute (`wss://game.example/ws`) or a path resolved "
+            "against the HTTP address they used (`/ws`, when the load balancer routes it); empty: `/ws` on `port` "
+            "(asgi) or on `ws_port` of the same host (picows).")
     data_dir: str = setting(
         "./valgame-data", "Folder of the embedded store and the generated signing secret.")
     storage: str = setting(

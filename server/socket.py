@@ -1,8 +1,9 @@
 """The `/ws` endpoint: the auth handshake, then one reader loop feeding the dispatcher in arrival order.
 
-It is a plain ASGI app rather than a Starlette `WebSocket` endpoint: every frame in and out then passes through
-no state-checking wrapper, which is measurable on light commands (docs/PERFORMANCE.md). The ASGI messages it
-exchanges are the few of the WebSocket spec: connect, accept, receive, send, close, disconnect.
+`serve_socket` runs one accepted connection over the transport port (server/transport/port.py), whichever server
+accepted it. On uvicorn, `SocketEndpoint` is a plain ASGI app rather than a Starlette `WebSocket` endpoint: every
+frame in and out then passes through no state-checking wrapper, which is measurable on light commands
+(docs/PERFORMANCE.md). On picows, server/transport/picows.py calls `serve_socket` for each upgraded connection.
 """
 
 from __future__ import annotations
@@ -20,47 +21,42 @@ from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode,
 from server.auth import AuthError, Claims
 from server.bus import BusUnavailable
 from server.dispatch import dispatch
-from server.edge import abort_of
+from server.edge import EdgeLimits, abort_of
 from server.node import Node
 from server.player_summary import player_summary
 from server.session import Session
+from server.settings import Settings
+from server.transport.asgi import AsgiTransport
+from server.transport.port import KeepAlive, SocketServer, Transport
 
 log = logging.getLogger("valgame.socket")
 
 
-async def _close(send: Send, code: int, reason: str) -> None:
-    try:
-        await send({"type": "websocket.close", "code": code, "reason": reason})
-    except Exception:
-        pass
-
-
-async def _authenticate(node: Node, receive: Receive, send: Send) -> tuple[Claims, object, dict] | None:
+async def _authenticate(node: Node, transport: Transport) -> tuple[Claims, object, dict] | None:
     """Wait for the `auth` frame; on any failure close with 4001 and return None."""
     metrics = node.metrics
     try:
-        message = await asyncio.wait_for(receive(), node.settings.auth_timeout_seconds)
+        raw = await asyncio.wait_for(transport.receive(), node.settings.auth_timeout_seconds)
     except TimeoutError:
         metrics.auth_failures.labels("timeout").inc()
-        await _close(send, CloseCode.NOT_AUTHENTICATED, "auth timeout")
+        await transport.close(CloseCode.NOT_AUTHENTICATED, "auth timeout")
         return None
-    if message["type"] != "websocket.receive":
+    if raw is None:
         return None
-    raw = message.get("text") if message.get("text") is not None else message.get("bytes")
     try:
-        frame = decode(raw or b"")
+        frame = decode(raw)
     except FrameError:
         frame = None
     if frame is None or frame.type != "auth":
         metrics.auth_failures.labels("no_auth_frame").inc()
-        await _close(send, CloseCode.NOT_AUTHENTICATED, "first frame must be auth")
+        await transport.close(CloseCode.NOT_AUTHENTICATED, "first frame must be auth")
         return None
     assert node.tokens is not None
     try:
         claims = await node.tokens.verify_access(frame.data["token"])
     except AuthError as exc:
         metrics.auth_failures.labels(exc.reason).inc()
-        await _close(send, CloseCode.NOT_AUTHENTICATED, f"token {exc.reason}")
+        await transport.close(CloseCode.NOT_AUTHENTICATED, f"token {exc.reason}")
         return None
     return claims, frame.id, frame.data
 
@@ -75,41 +71,65 @@ class SocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await _serve(self.node, receive, send, abort_of(scope))
+        await serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope)))
 
 
-async def _serve(node: Node, receive: Receive, send: Send, abort: Callable[[], None] | None) -> None:
+def native_sockets(node: Node, limits: EdgeLimits, other_connections: Callable[[], int]) -> SocketServer | None:
+    """The server of `/ws` beside uvicorn that `transport` asks for (None: `asgi`, uvicorn serves it)."""
+    settings = node.settings
+    if settings.transport == "asgi":
+        return None
+    if settings.transport != "picows":
+        raise ValueError(f"unknown transport {settings.transport!r}: asgi or picows")
+    from server.transport.picows import PicowsServer  # picows is an optional dependency: imported when chosen
+
+    return PicowsServer(lambda transport: serve_socket(node, transport), limits,
+                        KeepAlive(settings.ping_interval_seconds, settings.ping_timeout_seconds),
+                        host=settings.host, port=settings.ws_port, other_connections=other_connections)
+
+
+def socket_sources(settings: Settings) -> str:
+    """What the browser client's content security policy must add to `connect-src 'self'` to reach the socket."""
+    if settings.ws_public_url.startswith(("ws://", "wss://")):
+        return settings.ws_public_url
+    if settings.transport == "picows" and not settings.ws_public_url:
+        return f"ws://*:{settings.ws_port} wss://*:{settings.ws_port}"
+    return ""
+
+
+async def serve_socket(node: Node, transport: Transport) -> None:
+    """One accepted connection, from auth to its end."""
     if node.draining:
-        await _close(send, CloseCode.DRAINING, "node draining")
+        await transport.close(CloseCode.DRAINING, "node draining")
         return
-    authenticated = await _authenticate(node, receive, send)
+    authenticated = await _authenticate(node, transport)
     if authenticated is None:
         return
     claims, frame_id, data = authenticated
     account = await node.storage.account_by_id(claims.player_id)
     if account is None:
         node.metrics.auth_failures.labels("unknown_player").inc()
-        await _close(send, CloseCode.NOT_AUTHENTICATED, "unknown player")
+        await transport.close(CloseCode.NOT_AUTHENTICATED, "unknown player")
         return
 
     settings = node.settings
-    session = Session(send, session_id=f"s_{secrets.token_hex(8)}", player_id=account.id, name=account.name,
+    session = Session(transport, session_id=f"s_{secrets.token_hex(8)}", player_id=account.id, name=account.name,
                       role=account.role, max_frames=settings.outbound_max_frames,
                       max_bytes=settings.outbound_max_bytes, rate=settings.rate_per_second,
                       burst=settings.rate_burst, metrics=node.metrics,
-                      write_deadline=settings.write_deadline_seconds, abort=abort,
+                      write_deadline=settings.write_deadline_seconds,
                       credentials=(claims.family, claims.jti))
     if not await _make_room(node, session.player_id):
-        await _close(send, CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
+        await transport.close(CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
         return
     if node.draining:  # began while this socket authenticated: the drain's list of sockets is already made
-        await _close(send, CloseCode.DRAINING, "node draining")
+        await transport.close(CloseCode.DRAINING, "node draining")
         return
     node.hub.add(session)
     session.start_writer()
     try:
         await _open_session(node, session, frame_id, data)
-        await _read_loop(node, session, receive)
+        await _read_loop(node, session, transport)
     except BusUnavailable:
         session.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
         await session.wait_closed(1.0)
@@ -186,7 +206,7 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
     return max(excess, 0)
 
 
-async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
+async def _read_loop(node: Node, session: Session, transport: Transport) -> None:
     settings = node.settings
     abuse_limit, deadline, retry_after = (settings.rate_abuse_limit, settings.command_deadline_seconds,
                                           settings.retry_after_seconds)
@@ -196,20 +216,19 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
             # Let the writer flush before the next command. Without this the loop runs every frame already
             # received without yielding, and a pipelining client that reads promptly overflows its queue (4008).
             await asyncio.sleep(0)
-        message = await receive()
-        if message["type"] != "websocket.receive":  # websocket.disconnect
+        raw = await transport.receive()
+        if raw is None:  # the peer closed or is gone
             return
         if session.close_code is not None:
             continue  # closing: the writer is sending the close frame
         wait = session.admit(abuse_limit)
         if wait:
             node.metrics.rate_limited.inc()
-            frame_id = _peek_id(message)
+            frame_id = _peek_id(raw)
             session.send(encode_error(frame_id, None, ErrorCode.RATE_LIMITED, "too many commands",
                                       retry_after_ms=max(1, int(wait * 1000))))
             continue
-        raw = message.get("text")
-        if raw is None:
+        if type(raw) is not str:
             session.send(encode_error(None, None, ErrorCode.BAD_REQUEST, "binary frames are not accepted; send text"))
             continue
         idle.clear()
@@ -219,10 +238,12 @@ async def _read_loop(node: Node, session: Session, receive: Receive) -> None:
             idle.set()
 
 
-def _peek_id(message: dict) -> str | int | None:
+def _peek_id(raw: str | bytes) -> str | int | None:
     """The id of a refused frame, if it can be read cheaply, so the client can match the refusal."""
+    if type(raw) is not str:
+        return None
     try:
-        value = orjson.loads(message.get("text") or b"").get("id")
+        value = orjson.loads(raw).get("id")
     except Exception:
         return None
     return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None

@@ -8,8 +8,18 @@ from typing import Any
 
 import pytest
 
+from tests.support import servers
 from tests.support.client import Client, register, unique_name
 from tests.support.servers import ServerProcess
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--transport", choices=("asgi", "picows"), default="asgi",
+                     help="WebSocket transport of every node the tests start (server/transport/): asgi or picows")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    servers.TRANSPORT = config.getoption("transport")
 
 
 @pytest.fixture(scope="session")

@@ -119,8 +119,30 @@ def refresh(base: str, refresh_token: str, timeout: float = 30) -> Tokens:
     return Tokens.from_reply(send(base, refresh_request(refresh_token), timeout))
 
 
+def resolve_socket_url(base: str, url: str) -> str:
+    """The socket URL `GET /ws-url` gave (absolute, or a path on the HTTP base's host and port), made absolute."""
+    if "://" in url:
+        return url
+    parts = urlsplit(base)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme, "ws")
+    return urlunsplit((scheme, parts.netloc, url, "", ""))
+
+
+def discover_socket_url(base: str, timeout: float = 30) -> str:
+    """Ask the node where its socket is (`GET /ws-url`: the socket may be on another port than HTTP, see
+    docs/DESIGN.md); a node that predates the route (404) serves it at `socket_url(base)`. Blocking."""
+    try:
+        reply = send(base, HttpRequest("GET", "/ws-url"), timeout)
+    except HttpError as exc:
+        if exc.status == 404:
+            return socket_url(base)
+        raise
+    return resolve_socket_url(base, str(reply["url"]))
+
+
 def socket_url(base: str) -> str:
-    """The socket URL of a node's HTTP base: `http://h:p` -> `ws://h:p/ws` (and https -> wss)."""
+    """The socket URL of a node's HTTP base when `/ws` is served beside HTTP: `http://h:p` -> `ws://h:p/ws` (and
+    https -> wss). `discover_socket_url` asks the node instead."""
     parts = urlsplit(base)
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme, "ws")
     path = parts.path.rstrip("/")

@@ -1,7 +1,8 @@
 """server/event_log.py on every storage adapter: a socket that misses events on the bus gets them from the log,
 once and in order; resume rules; events gone from the log close the socket.
 
-The socket is a real `Session` whose ASGI `send` collects what would go on the wire; the bus is the in-process one.
+The socket is a real `Session` over a transport that collects what would go on the wire; the bus is the in-process
+one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,22 @@ from tests.contract.storage_builders import add_player
 
 
 class Wire:
-    """What a session sent, decoded."""
+    """A transport (server/transport/port.py) that keeps what a session sent, decoded."""
 
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
 
-    async def send(self, message: dict[str, Any]) -> None:
-        if message["type"] == "websocket.send":
-            self.frames.append(orjson.loads(message["text"]))
+    def send(self, text: str) -> None:
+        self.frames.append(orjson.loads(text))
+
+    async def receive(self) -> str | bytes | None:
+        return None
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+    def abort(self) -> bool:
+        return False
 
     @property
     def seqs(self) -> list[int]:
@@ -37,7 +46,7 @@ class Wire:
 
 
 def open_session(wire: Wire, player_id: str = "p1") -> Session:
-    session = Session(wire.send, session_id="s1", player_id=player_id, name="Alice", role="player", max_frames=10_000,
+    session = Session(wire, session_id="s1", player_id=player_id, name="Alice", role="player", max_frames=10_000,
                       max_bytes=10 << 20, rate=100, burst=100, metrics=Metrics())
     session.start_writer()
     return session

@@ -25,7 +25,7 @@ async def test_the_async_client_resends_a_keyed_command_after_a_drop_and_it_appl
         server: ServerProcess) -> None:
     login = await register(server.http, unique_name("sdk"))
     watcher, _ = await Client.open(server.ws, login["access_token"])  # another socket of the player, not via the link
-    with Link(server.port) as link:
+    with Link(server.ws_port) as link:
         client = AsyncClient(link.url(), token=login["access_token"], reconnect=True)
         hello = await client.connect()
         assert hello is not None and hello["player"]["id"] == login["player_id"]
@@ -52,7 +52,7 @@ async def test_the_async_client_fails_an_unkeyed_change_after_a_drop_and_repeats
         server: ServerProcess) -> None:
     login = await register(server.http, unique_name("sdk"))
     watcher, _ = await Client.open(server.ws, login["access_token"])
-    with Link(server.port) as link:
+    with Link(server.ws_port) as link:
         client = AsyncClient(link.url(), token=login["access_token"], reconnect=True)
         await client.connect()
         await client.call("sub.add", {"topic": "chat:global"})
@@ -117,7 +117,7 @@ def test_the_blocking_client_resends_a_keyed_command_after_a_drop_and_it_applies
     login = _blocking_login(server)
     watcher = BlockingClient(server.ws, token=login["access_token"])
     watcher.connect()
-    with Link(server.port) as link:
+    with Link(server.ws_port) as link:
         heard: list[str] = []
         client = BlockingClient(link.url(), token=login["access_token"], reconnect=True,
                                 on_event=lambda event: heard.append(event["type"]))

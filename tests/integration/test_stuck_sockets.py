@@ -37,7 +37,7 @@ async def stuck_socket(node: ServerProcess, token: str) -> tuple[ClientConnectio
     """An authenticated socket with a 4 KiB receive buffer that, once it has its auth reply, never reads again."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", node.port))
+    sock.connect(("127.0.0.1", node.ws_port))
     sock.setblocking(False)
     conn = await open_raw(node.ws, sock=sock, max_queue=1)
     await conn.send(auth_frame(token))
@@ -60,7 +60,7 @@ async def test_twenty_sockets_that_never_read_are_gone_within_the_write_deadline
         login = await register(node.http, unique_name("stuck"))
         stuck.append(await stuck_socket(node, login["access_token"]))
     ports = {port for _, port in stuck}
-    assert ports <= established_server_ports(node.port)
+    assert ports <= established_server_ports(node.ws_port)
     flooded = time.monotonic()
     await asyncio.gather(*(flood(conn, 60) for conn, _ in stuck))  # ~3.6 MB of replies each, none read
 
@@ -70,7 +70,7 @@ async def test_twenty_sockets_that_never_read_are_gone_within_the_write_deadline
         started = time.monotonic()
         assert (await bystander.request("ping", {"echo": "quick"}, timeout=3))["ok"] is True
         latencies.append(time.monotonic() - started)
-        return not (ports & established_server_ports(node.port))
+        return not (ports & established_server_ports(node.ws_port))
 
     await eventually(gone, DEADLINE + 5, "stuck sockets dropped by the node")
     assert time.monotonic() - flooded < DEADLINE + 5
@@ -108,7 +108,7 @@ async def test_a_fourth_socket_never_makes_four_while_three_stuck_ones_close(
     await watcher
     assert most <= 3, most
     assert took < 10  # the oldest stuck socket was cut off, not waited for until the 30 s deadline
-    assert len(established_server_ports(node.port) & {port for _, port in stuck}) == 2
+    assert len(established_server_ports(node.ws_port) & {port for _, port in stuck}) == 2
     for conn, _ in stuck:
         conn.transport.abort()
 

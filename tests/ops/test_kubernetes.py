@@ -170,3 +170,20 @@ def test_sentinel_overlay_puts_the_bus_behind_three_sentinels(tmp_path: Path) ->
     assert "--replicaof redis-0.redis 6379" in redis["spec"]["template"]["spec"]["containers"][0]["args"][0]
     assert find(objects, "Service", "sentinel")["spec"]["clusterIP"] == "None"
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {"valgame-tryout"}
+
+
+def test_picows_overlay_routes_the_socket_path_to_the_socket_port() -> None:
+    """deploy/kubernetes/overlays/picows: valid, real settings, and /ws reaches the port the nodes serve it on."""
+    objects = render(DEPLOY / "overlays" / "picows")
+    validate(objects)
+    settings = find(objects, "ConfigMap", "valgame-settings")["data"]
+    assert set(settings) <= {env for env, _, _, _ in documented_settings()}
+    assert settings["VALGAME_TRANSPORT"] == "picows" and settings["VALGAME_WS_PUBLIC_URL"] == "/ws"
+    container = find(objects, "Deployment", "valgame")["spec"]["template"]["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"http": 8000, "ws": int(settings["VALGAME_WS_PORT"])}
+    service_ports = {port["name"]: port["targetPort"] for port in find(objects, "Service", "valgame")["spec"]["ports"]}
+    assert service_ports == {"http": "http", "ws": "ws"}
+    paths = {path["path"]: path["backend"]["service"]["port"]["name"]
+             for path in find(objects, "Ingress", "valgame")["spec"]["rules"][0]["http"]["paths"]}
+    assert paths == {"/ws": "ws", "/": "http"}

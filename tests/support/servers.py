@@ -16,6 +16,7 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_JWT_SECRET = "test-secret-" + "x" * 40
+TRANSPORT = "asgi"  # the WebSocket transport nodes start with: pytest's `--transport` (tests/conftest.py) sets it
 
 
 def free_port() -> int:
@@ -56,6 +57,8 @@ class ServerProcess:
         self.data_dir = data_dir
         self.env = env or {}  # extra variables, e.g. a secret setting that must not show in the process list
         self.port = free_port()
+        self.transport: str = settings.pop("transport", TRANSPORT)
+        self.ws_port = free_port() if self.transport == "picows" else self.port  # where `/ws` listens
         self.settings = settings
         self.game = game or {}
         self.jwt_secret: str = settings.pop("jwt_secret", DEFAULT_JWT_SECRET)
@@ -68,7 +71,7 @@ class ServerProcess:
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://127.0.0.1:{self.ws_port}/ws"
 
     def start(self, timeout: float = 20) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_")}
@@ -77,6 +80,8 @@ class ServerProcess:
         env.update(self.env)
         args = [sys.executable, "-m", "server", "serve", "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--log-level", "warning"]
+        if self.transport != "asgi":
+            args += ["--transport", self.transport, "--ws-port", str(self.ws_port)]
         for key, value in self.settings.items():
             flag = "--" + key.replace("_", "-")
             if isinstance(value, bool):

@@ -38,3 +38,12 @@ def test_replies_parse_into_tokens_or_an_error_with_its_code() -> None:
 ])
 def test_the_socket_url_follows_the_http_base(base: str, socket: str) -> None:
     assert http.socket_url(base) == socket
+
+
+@pytest.mark.parametrize(("base", "told", "socket"), [
+    ("http://127.0.0.1:8000", "/ws", "ws://127.0.0.1:8000/ws"),
+    ("https://game.example", "/eu/ws", "wss://game.example/eu/ws"),
+    ("http://127.0.0.1:8000", "ws://127.0.0.1:8001/ws", "ws://127.0.0.1:8001/ws"),
+])
+def test_the_socket_url_a_node_tells_is_made_absolute(base: str, told: str, socket: str) -> None:
+    assert http.resolve_socket_url(base, told) == socket

@@ -1,4 +1,5 @@
-// The game client: logs in over HTTP, then speaks protocol v1 over /ws. Each panel lives in views/.
+// The game client: logs in over HTTP, then speaks protocol v1 over the socket the node names at /ws-url (/ws beside
+// HTTP, or another port with the picows transport). Each panel lives in views/.
 
 import { Auth } from "./api.js";
 import { describeError } from "./dom.js";
@@ -19,12 +20,31 @@ import { mountTopbar } from "./views/topbar.js";
 const $ = (id) => document.getElementById(id);
 const FLASH = "valgame.flash"; // a message shown on the login page after a reload
 
+/** A socket path on the page's own host and port. */
+function sameOrigin(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}${path}`;
+}
+
+/** Where the node serves its socket (`GET /ws-url`: absolute, or a path on this host); /ws here if it cannot say. */
+async function socketUrl() {
+  try {
+    const response = await fetch("/ws-url");
+    if (response.ok) {
+      const { url } = await response.json();
+      return url.includes("://") ? url : sameOrigin(url);
+    }
+  } catch (err) {
+    // the node is unreachable right now: the connection's own retries report it
+  }
+  return sameOrigin("/ws");
+}
+
 class App {
   constructor() {
     this.store = new Store({ connection: { state: "offline" } });
     this.auth = new Auth({ onExpired: () => this.loggedOut("Your login expired; please log in again.") });
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.conn = new Connection({ url: `${scheme}://${location.host}/ws`, getToken: () => this.auth.accessToken() });
+    this.conn = new Connection({ url: sameOrigin("/ws"), getToken: () => this.auth.accessToken() });
     this.catalog = null;
     this.started = false;
   }
@@ -63,7 +83,10 @@ class App {
       mountChat($("panel-chat"), this);
       mountNotifications($("panel-notifications"), this);
     }
-    this.conn.start();
+    socketUrl().then((url) => {
+      this.conn.url = url;
+      this.conn.start();
+    });
   }
 
   async logout() {

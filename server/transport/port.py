@@ -1,0 +1,56 @@
+"""The transport port: what a session and the `/ws` endpoint need of one WebSocket connection, whatever serves it.
+
+The session (server/session.py) writes its queue, write deadline, close and abort once, above this port; the
+endpoint (server/socket.py) writes auth, caps and the read loop once. An adapter only moves frames:
+
+- `send(text)` hands a text frame over *without a task switch* when the transport can take it, and returns None.
+  When the transport pushes back (its peer reads slowly) it returns an awaitable instead: awaiting it finishes that
+  very send, and it is the session's writer task that does (later frames queue behind it). That return value is the
+  writable / back-pressure signal: nothing is written past a transport that pushes back. A transport that is gone
+  raises (any exception): the reader sees the disconnect and cleans up.
+- `receive()` waits for the next event from the peer: a text frame (str), a binary frame (bytes), or None once
+  the peer closed or the connection is gone (no more events follow).
+- `close(code, reason)` sends a close frame (never raises: the peer may be gone already); `abort()` drops the
+  connection at once, whatever is buffered (False when the server offers no way: the caller then stops writing).
+
+What is configured once per server rather than per call: the largest frame (`MAX_FRAME_BYTES`, 1009 beyond),
+compression (off unless `ws_per_message_deflate`), keepalive pings (`KeepAlive`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Protocol
+
+MAX_FRAME_BYTES = 64 * 1024  # the largest frame a client may send (protocol: 1009 beyond)
+
+
+class Transport(Protocol):
+    def send(self, text: str) -> Awaitable[None] | None: ...
+
+    async def receive(self) -> str | bytes | None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    def abort(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """Server pings every `interval` seconds; a peer that does not answer one within `timeout` is dropped."""
+
+    interval: float
+    timeout: float
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0 or self.timeout <= 0:
+            raise ValueError("ping_interval_seconds and ping_timeout_seconds must be positive")
+
+
+class SocketServer(Protocol):
+    """A server of `/ws` beside uvicorn (server/transport/picows.py), started and stopped with the node's app."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
