@@ -35,7 +35,7 @@ def shard_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, ClusterSet]]:
     shards = ClusterSet(tmp_path / "redis", masters=3, replicas=1).start()
     try:
         cluster = start_nodes(tmp_path, shards.servers[0], shards.url, 2, presence_seconds=3, **PROBE,
-                              **MANY_COMMANDS)
+                              **MANY_COMMANDS, chat_messages_per_10s=1000)
         yield cluster, shards
         for node in cluster.nodes:
             node.kill()
@@ -130,3 +130,38 @@ async def test_sharded_delivery_across_nodes_and_a_master_failover(
         assert client.close_code is None
         assert_no_gap(client, hello["seq"])
     await cluster.audit()
+
+
+@pytest.mark.timeout(180)
+async def test_a_player_slot_moved_to_another_shard_keeps_delivering(
+        shard_cluster: tuple[Cluster, ClusterSet], connect: Connect) -> None:
+    """Resharding under traffic: the slot of a player's channel (and presence) moves to another master while
+    whispers to that player flow; the node holding the player's socket follows (Redis unsubscribes it from the
+    moved channel and it subscribes again where the slot now lives), and every whisper arrives once, in order."""
+    cluster, shards = shard_cluster
+    a, b = cluster.nodes
+    await eventually(lambda: all_ready([a, b]), 20, "both nodes ready on the cluster bus")
+    login_one, login_two = await cluster.login(a), await cluster.login(b)
+    one, one_hello = await connect(a, login_one)
+    two, _ = await connect(b, login_two)
+    await crosses(two, one, login_one["name"], "before the move", 5)
+    channel = player_channel(login_one["player_id"])
+    source = await asyncio.to_thread(shards.owner, channel)
+    target = next(m for m in shards.masters() if m is not source)
+
+    async def whispers(count: int) -> None:
+        for i in range(count):
+            await two.call("chat.whisper", {"to": login_one["name"], "text": f"w{i}"}, timeout=SLOW)
+            await asyncio.sleep(0.02)  # a steady stream across the move, not a synchronisation
+
+    stream = asyncio.create_task(whispers(60))
+    await asyncio.to_thread(shards.move_slot, channel, target)
+    await asyncio.wait_for(stream, SLOW)
+    await one.wait_event("chat.message", lambda d: d["text"] == "w59", timeout=30)
+    await crosses(two, one, login_one["name"], "after the move", 10)
+    await crosses(one, two, login_two["name"], "and back", 10)
+    texts = [e["data"]["text"] for e in one.events if e["type"] == "chat.message"]
+    assert texts == ["before the move", *(f"w{i}" for i in range(60)), "after the move"]
+    assert one.close_code is None and two.close_code is None
+    assert_no_gap(one, one_hello["seq"])
+    assert await asyncio.to_thread(shards.owner, channel) is target

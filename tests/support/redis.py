@@ -157,6 +157,13 @@ def _cluster_port() -> int:
         return port
 
 
+def _one(port: int, *args: str) -> Any:
+    """One command that must succeed; its single reply."""
+    reply = _command(port, *args)
+    assert reply is not None, f"{args} on port {port} failed"
+    return reply[0]
+
+
 def _command(port: int, *args: str) -> list[Any] | None:
     """One command to a server on this port, with redis-py's plain client (what the tests' support needs)."""
     client = redis.Redis(port=port, socket_timeout=2, decode_responses=True)
@@ -218,6 +225,28 @@ class ClusterSet:
         finally:
             client.close()
         return next(s for s in self.servers if s.port == node.port)
+
+    def masters(self) -> list[RedisProcess]:
+        """The live servers that are masters now."""
+        return [s for s in self.servers if s.proc is not None and s.proc.poll() is None
+                and (_command(s.port, "ROLE") or [""])[0] == "master"]
+
+    def move_slot(self, key: str, to: RedisProcess) -> int:
+        """Move the slot of `key`, with its keys, to the master `to`, the way `redis-cli --cluster reshard` does
+        (IMPORTING / MIGRATING, MIGRATE of each key, then SETSLOT NODE on every master). Returns the slot."""
+        source = self.owner(key)
+        assert source is not to
+        slot = int(_one(to.port, "CLUSTER", "KEYSLOT", key))
+        source_id, target_id = _one(source.port, "CLUSTER", "MYID"), _one(to.port, "CLUSTER", "MYID")
+        _one(to.port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id)
+        _one(source.port, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id)
+        while keys := _command(source.port, "CLUSTER", "GETKEYSINSLOT", str(slot), "100"):
+            _one(source.port, "MIGRATE", "127.0.0.1", str(to.port), "", "0", "5000", "KEYS", *keys)
+        for server in self.servers:
+            if server.proc is not None and server.proc.poll() is None:
+                _command(server.port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+        wait_until(lambda: self.owner(key) is to, 10, f"slot {slot} owned by the server on port {to.port}")
+        return slot
 
     def stop(self) -> None:
         for server in self.servers:
