@@ -22,6 +22,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conftest import Connect
 from tests.support.client import Client, register, unique_name
 from tests.support.economy import quick_login
 from tests.support.game import MANY_COMMANDS, inventory
@@ -131,6 +132,23 @@ async def list_dagger(seller: Client, price: int) -> str:
     """List the starting dagger; returns the listing id."""
     reply = await seller.call("market.list", {"item": await item_id(seller, "daga-oxidada"), "price": price})
     return reply["listing"]
+
+
+async def whisper_crosses(talker: Client, listener: Client, name: str, text: str, timeout: float) -> None:
+    """`talker` whispers to `name`, whose socket `listener` gets it within `timeout`."""
+    await talker.call("chat.whisper", {"to": name, "text": text}, timeout=timeout)
+    await listener.wait_event("chat.message", lambda d: d["text"] == text, timeout=timeout)
+
+
+async def topic_watchers(connect: Connect, nodes: list[ServerProcess], topics: list[str]) -> list[Client]:
+    """A socket on each node, subscribed to `topics`."""
+    watchers = []
+    for node in nodes:
+        watcher, _ = await connect(node)
+        for topic in topics:
+            await watcher.call("sub.add", {"topic": topic})
+        watchers.append(watcher)
+    return watchers
 
 
 def start_cluster(root: Path, count: int, storage: str | None = None, **settings: Any) -> Cluster:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from server.bus.redis.keys import player_channel
-from tests.cluster.conftest import Cluster, list_dagger, start_nodes
-from tests.cluster.test_redis_restart import SLOW, all_ready
+from tests.cluster.conftest import Cluster, list_dagger, start_nodes, topic_watchers, whisper_crosses
+from tests.cluster.test_redis_restart import all_ready
+from tests.cluster.trading import SLOW
 from tests.conftest import Connect
 from tests.support.client import Client, assert_no_gap
 from tests.support.game import MANY_COMMANDS, first_character, run_auto
@@ -41,11 +42,6 @@ def shard_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, ClusterSet]]:
             node.kill()
     finally:
         shards.stop()
-
-
-async def crosses(sender: Client, receiver: Client, name: str, text: str, timeout: float) -> None:
-    await sender.call("chat.whisper", {"to": name, "text": text}, timeout=timeout)
-    await receiver.wait_event("chat.message", lambda d: d["text"] == text, timeout=timeout)
 
 
 async def topics_cross(cluster: Cluster, connect: Connect, watchers: list[Client], text: str, timeout: float) -> None:
@@ -73,15 +69,10 @@ async def test_sharded_delivery_across_nodes_and_a_master_failover(
     assert len(logins) == 2, "no player on another shard in 20 tries"
     one, one_hello = await connect(a, logins[0])
     two, two_hello = await connect(b, logins[1])
-    watchers = []
-    for node in (a, b):
-        watcher, _ = await connect(node)
-        await watcher.call("sub.add", {"topic": "chat:global"})
-        await watcher.call("sub.add", {"topic": "market"})
-        watchers.append(watcher)
+    watchers = await topic_watchers(connect, [a, b], ["chat:global", "market"])
 
-    await crosses(one, two, logins[1]["name"], "hello two", 5)
-    await crosses(two, one, logins[0]["name"], "hello one", 5)
+    await whisper_crosses(one, two, logins[1]["name"], "hello two", 5)
+    await whisper_crosses(two, one, logins[0]["name"], "hello one", 5)
     await topics_cross(cluster, connect, watchers, "hello everyone", 5)
     listing = await list_dagger(one, 20)
     for watcher in watchers:
@@ -118,8 +109,8 @@ async def test_sharded_delivery_across_nodes_and_a_master_failover(
         return max(0.1, budget - (time.monotonic() - killed_at))
 
     await eventually(lambda: all_ready([a, b]), left(), "/ready 200 on both nodes after the failover", interval=0.05)
-    await crosses(two, one, logins[0]["name"], "after, to one", left())
-    await crosses(one, two, logins[1]["name"], "after, to two", left())
+    await whisper_crosses(two, one, logins[0]["name"], "after, to one", left())
+    await whisper_crosses(one, two, logins[1]["name"], "after, to two", left())
     await topics_cross(cluster, connect, watchers, "after, everyone", left())
     recovered_in = time.monotonic() - killed_at
     assert recovered_in <= budget, (recovered_in, budget)
@@ -144,7 +135,7 @@ async def test_a_player_slot_moved_to_another_shard_keeps_delivering(
     login_one, login_two = await cluster.login(a), await cluster.login(b)
     one, one_hello = await connect(a, login_one)
     two, _ = await connect(b, login_two)
-    await crosses(two, one, login_one["name"], "before the move", 5)
+    await whisper_crosses(two, one, login_one["name"], "before the move", 5)
     channel = player_channel(login_one["player_id"])
     source = await asyncio.to_thread(shards.owner, channel)
     target = next(m for m in shards.masters() if m is not source)
@@ -158,8 +149,8 @@ async def test_a_player_slot_moved_to_another_shard_keeps_delivering(
     await asyncio.to_thread(shards.move_slot, channel, target)
     await asyncio.wait_for(stream, SLOW)
     await one.wait_event("chat.message", lambda d: d["text"] == "w59", timeout=30)
-    await crosses(two, one, login_one["name"], "after the move", 10)
-    await crosses(one, two, login_two["name"], "and back", 10)
+    await whisper_crosses(two, one, login_one["name"], "after the move", 10)
+    await whisper_crosses(one, two, login_two["name"], "and back", 10)
     texts = [e["data"]["text"] for e in one.events if e["type"] == "chat.message"]
     assert texts == ["before the move", *(f"w{i}" for i in range(60)), "after the move"]
     assert one.close_code is None and two.close_code is None

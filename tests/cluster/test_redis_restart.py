@@ -11,26 +11,19 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from websockets.exceptions import ConnectionClosed
 
-from tests.cluster.conftest import Cluster, item_id
+from tests.cluster.conftest import Cluster, item_id, topic_watchers
+from tests.cluster.trading import SLOW, Traffic
 from tests.conftest import Connect
-from tests.support.client import Client, assert_no_gap
+from tests.support.client import assert_no_gap
 from tests.support.game import MANY_COMMANDS
 from tests.support.servers import ServerProcess
 from tests.support.wire import eventually, sample, scrape
-
-PRICE = 5  # a consumable's lowest price: no tax, so a potion can go back and forth forever
-SLOW = 60  # a command may wait out the outage; its reply still has to come
-MAX_TRADES = 90  # per pair, so each trader's sold listings fit in one `market.mine` page (100)
-PACE = 0.05  # seconds between two trades of a pair: steady traffic rather than a flood (not a synchronisation)
 
 
 async def gaps(node: ServerProcess) -> float:
@@ -82,68 +75,6 @@ async def all_ready(nodes: list[ServerProcess]) -> bool:
     return all([await ready_status(node) == 200 for node in nodes])
 
 
-@dataclass
-class Trader:
-    """A player that reconnects when its socket closes and retries its last command with the same idem key."""
-
-    node: ServerProcess
-    login: dict[str, Any]
-    connect: Connect
-    client: Client | None = None
-    closes: list[int | None] = field(default_factory=list)
-    first_seq: int = 0  # the seq its first socket started from
-
-    async def open(self) -> Client:
-        deadline = time.monotonic() + SLOW
-        while True:
-            try:
-                self.client, hello = await self.connect(self.node, self.login)
-                if not self.closes:
-                    self.first_seq = hello["seq"]
-                return self.client
-            except (ConnectionError, ConnectionClosed, TimeoutError):
-                # the node refuses sockets while it cannot register them on the bus: retry until the deadline
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-
-    async def command(self, type: str, data: dict[str, Any], idem: str) -> dict[str, Any]:
-        for _ in range(10):
-            client = self.client or await self.open()
-            try:
-                return await client.request(type, data, idem=idem, timeout=SLOW)
-            except (ConnectionError, ConnectionClosed):
-                self.closes.append(client.close_code)
-                self.client = None
-        raise AssertionError(f"{type} {idem}: no reply after 10 connections")
-
-
-@dataclass
-class Trades:
-    accepted: list[tuple[str, str, str]] = field(default_factory=list)  # (listing, seller id, buyer id)
-    refused: list[dict[str, Any]] = field(default_factory=list)
-
-
-async def ping_pong(one: Trader, other: Trader, potion: str, trades: Trades, stop: asyncio.Event, tag: str) -> None:
-    """`one` lists the potion, `other` buys it; then the other way round; until `stop` is set."""
-    seller, buyer = one, other
-    for n in range(MAX_TRADES):
-        if stop.is_set():
-            return
-        listed = await seller.command("market.list", {"item": potion, "price": PRICE}, f"{tag}-list-{n}")
-        if not listed["ok"]:
-            trades.refused.append(listed)
-            return
-        listing = listed["data"]["listing"]
-        bought = await buyer.command("market.buy", {"listing": listing}, f"{tag}-buy-{n}")
-        if not bought["ok"]:
-            trades.refused.append(bought)
-            return
-        trades.accepted.append((listing, seller.login["player_id"], buyer.login["player_id"]))
-        seller, buyer = buyer, seller
-        await asyncio.sleep(PACE)
-
-
 @pytest.mark.timeout(300)
 async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: Any, connect: Connect) -> None:
     cluster: Cluster = make_cluster(2, presence_seconds=3, **MANY_COMMANDS)
@@ -152,26 +83,10 @@ async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: An
     listener, hello = await connect(a, listener_login)  # connected before the restart
     assert (await listener.call("ranking.me", {"board": "level"}))["rank"] is not None
 
-    pairs: list[tuple[Trader, Trader]] = []
-    for _ in range(2):
-        left = Trader(a, await cluster.login(a), connect)
-        right = Trader(b, await cluster.login(b), connect)
-        await left.open()
-        await right.open()
-        pairs.append((left, right))
-    trades, stop = Trades(), asyncio.Event()
-    potions = [await item_id(left.client, "pocion-vida-menor") for left, _ in pairs]  # type: ignore[arg-type]
-    traffic = [asyncio.create_task(ping_pong(left, right, potion, trades, stop, f"pair{i}"))
-               for i, ((left, right), potion) in enumerate(zip(pairs, potions, strict=True))]
-
-    async def trades_beyond(count: int) -> bool:
-        if trades.refused:
-            raise AssertionError(f"a trade was refused: {trades.refused}")
-        return len(trades.accepted) >= count
-
+    traffic = await Traffic.start(cluster, connect, a, b)
     try:
-        await eventually(lambda: trades_beyond(4), 60, "trades before the restart")
-        before = len(trades.accepted)
+        await eventually(lambda: traffic.beyond(4), 60, "trades before the restart")
+        before = len(traffic.trades.accepted)
         gaps_before = [await gaps(node) for node in (a, b)]
         talker, _ = await connect(b)
         await asyncio.to_thread(cluster.redis.kill)
@@ -179,13 +94,11 @@ async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: An
         await talker.call("chat.whisper", {"to": listener_login["name"], "text": "during the outage"}, timeout=SLOW)
         await asyncio.to_thread(cluster.redis.start)  # empty, on the same port
         await eventually(lambda: all_ready([a, b]), 60, "/ready to return to 200 on both nodes", interval=0.1)
-        during = len(trades.accepted)
-        await eventually(lambda: trades_beyond(during + 4), 60, "trades after the restart")
+        during = len(traffic.trades.accepted)
+        await eventually(lambda: traffic.beyond(during + 4), 60, "trades after the restart")
     finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*traffic), SLOW * 2)
-    assert not trades.refused, trades.refused
-    assert len(trades.accepted) >= before + 4
+        await traffic.finish()
+    assert len(traffic.trades.accepted) >= before + 4
     for node, gaps_then in zip((a, b), gaps_before, strict=True):
         assert await gaps(node) >= gaps_then + 1
 
@@ -194,10 +107,7 @@ async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: An
     await listener.wait_event("chat.message", lambda d: d["text"] == "during the outage", timeout=30)
     assert listener.close_code is None
     assert_no_gap(listener, hello["seq"])
-    for left, right in pairs:
-        for trader in (left, right):
-            assert trader.closes == [] and trader.client is not None and trader.client.close_code is None
-            assert_no_gap(trader.client, trader.first_seq)
+    traffic.assert_no_socket_closed_nor_gap()
 
     # a resume on the other node replays exactly what was missed meanwhile
     last = listener.wire_seqs[-1]
@@ -209,12 +119,7 @@ async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: An
     assert listener.wire_seqs == [last + 1]
 
     # broadcast topics flow again, both ways
-    watchers = []
-    for node in (a, b):
-        watcher, _ = await connect(node)
-        await watcher.call("sub.add", {"topic": "chat:global"})
-        await watcher.call("sub.add", {"topic": "market"})
-        watchers.append(watcher)
+    watchers = await topic_watchers(connect, [a, b], ["chat:global", "market"])
     for sender_node, text in ((a, "hello from a"), (b, "hello from b")):
         sender, _ = await connect(sender_node)
         await sender.call("chat.send", {"text": text})
@@ -231,13 +136,5 @@ async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: An
 
     await eventually(ranked, 30, "the listener back on the level board")
 
-    # every trade that was accepted is in storage: each listing sold, by its seller, once
-    for left, right in pairs:
-        for trader in (left, right):
-            client = trader.client or await trader.open()
-            sold = {s["id"] for s in (await client.call("market.mine", {"status": "sold"}))["listings"]}
-            mine = {listing for listing, seller_id, _ in trades.accepted if seller_id == trader.login["player_id"]}
-            assert sold == mine
-    listings = [listing for listing, _, _ in trades.accepted]
-    assert len(set(listings)) == len(listings)
+    await traffic.assert_stored()
     await cluster.audit()

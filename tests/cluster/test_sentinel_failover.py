@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.conftest import Cluster, item_id, start_nodes
-from tests.cluster.test_redis_restart import SLOW, Trader, Trades, all_ready, ping_pong
+from tests.cluster.conftest import Cluster, start_nodes, topic_watchers, whisper_crosses
+from tests.cluster.test_redis_restart import all_ready
+from tests.cluster.trading import SLOW, Traffic
 from tests.conftest import Connect
-from tests.support.client import Client, assert_no_gap
+from tests.support.client import assert_no_gap
 from tests.support.game import MANY_COMMANDS
 from tests.support.redis import RedisProcess, SentinelSet
 from tests.support.wire import eventually
@@ -40,11 +41,6 @@ def sentinel_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, SentinelSet]]:
         sentinels.stop()
 
 
-async def whisper_arrives(talker: Client, listener: Client, name: str, text: str, timeout: float) -> None:
-    await talker.call("chat.whisper", {"to": name, "text": text}, timeout=timeout)
-    await listener.wait_event("chat.message", lambda d: d["text"] == text, timeout=timeout)
-
-
 @pytest.mark.timeout(240)
 async def test_nodes_follow_a_sentinel_failover_under_traffic(
         sentinel_cluster: tuple[Cluster, SentinelSet], connect: Connect) -> None:
@@ -54,31 +50,12 @@ async def test_nodes_follow_a_sentinel_failover_under_traffic(
     listener_login = await cluster.login(a)
     listener, hello = await connect(a, listener_login)
     talker, _ = await connect(b)
-    watchers = []
-    for node in (a, b):
-        watcher, _ = await connect(node)
-        await watcher.call("sub.add", {"topic": "chat:global"})
-        watchers.append(watcher)
-    await whisper_arrives(talker, listener, listener_login["name"], "before", 5)
+    watchers = await topic_watchers(connect, [a, b], ["chat:global"])
+    await whisper_crosses(talker, listener, listener_login["name"], "before", 5)
 
-    pairs: list[tuple[Trader, Trader]] = []
-    for _ in range(2):
-        left, right = Trader(a, await cluster.login(a), connect), Trader(b, await cluster.login(b), connect)
-        await left.open()
-        await right.open()
-        pairs.append((left, right))
-    trades, stop = Trades(), asyncio.Event()
-    potions = [await item_id(left.client, "pocion-vida-menor") for left, _ in pairs]  # type: ignore[arg-type]
-    traffic = [asyncio.create_task(ping_pong(left, right, potion, trades, stop, f"pair{i}"))
-               for i, ((left, right), potion) in enumerate(zip(pairs, potions, strict=True))]
-
-    async def trades_beyond(count: int) -> bool:
-        if trades.refused:
-            raise AssertionError(f"a trade was refused: {trades.refused}")
-        return len(trades.accepted) >= count
-
+    traffic = await Traffic.start(cluster, connect, a, b)
     try:
-        await eventually(lambda: trades_beyond(4), 60, "trades before the failover")
+        await eventually(lambda: traffic.beyond(4), 60, "trades before the failover")
         old_master = await asyncio.to_thread(sentinels.master_port)
         killed_at = time.monotonic()
         await asyncio.to_thread(sentinels.master.kill)
@@ -94,33 +71,26 @@ async def test_nodes_follow_a_sentinel_failover_under_traffic(
 
         await eventually(lambda: all_ready([a, b]), left(), "/ready 200 on both nodes after the failover",
                          interval=0.05)
-        await whisper_arrives(talker, listener, listener_login["name"], "after the failover", left())
+        await whisper_crosses(talker, listener, listener_login["name"], "after the failover", left())
         sender, _ = await connect(a)
         await sender.call("chat.send", {"text": "hello after the failover"}, timeout=left())
         for watcher in watchers:
             await watcher.wait_event("chat.message", lambda d: d["text"] == "hello after the failover",
                                      timeout=left())
-        during = len(trades.accepted)
-        await eventually(lambda: trades_beyond(during + 2), left(), "trades after the failover")
+        during = len(traffic.trades.accepted)
+        await eventually(lambda: traffic.beyond(during + 2), left(), "trades after the failover")
         recovered_in = time.monotonic() - killed_at
         assert recovered_in <= budget, (recovered_in, budget)
         await asyncio.wait_for(outage, SLOW)
     finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*traffic, return_exceptions=True), SLOW * 2)
-    assert not trades.refused, trades.refused
+        await traffic.finish()
 
     # no socket was closed, and each got every personal event once, in order
     await listener.wait_event("chat.message", lambda d: d["text"] == "during the failover", timeout=30)
     assert listener.close_code is None and talker.close_code is None
     assert_no_gap(listener, hello["seq"])
-    for pair in pairs:
-        for trader in pair:
-            assert trader.closes == [] and trader.client is not None and trader.client.close_code is None
-            assert_no_gap(trader.client, trader.first_seq)
-    for trader in (t for pair in pairs for t in pair):
-        sold = {s["id"] for s in (await trader.client.call("market.mine", {"status": "sold"}))["listings"]}  # type: ignore[union-attr]
-        assert sold == {listing for listing, seller, _ in trades.accepted if seller == trader.login["player_id"]}
+    traffic.assert_no_socket_closed_nor_gap()
+    await traffic.assert_stored()
     await cluster.audit()
 
 
@@ -136,7 +106,7 @@ async def test_two_failovers_in_a_row_with_the_old_address_refusing(
     login = await cluster.login(a)
     listener, hello = await connect(a, login)
     talker, _ = await connect(b)
-    await whisper_arrives(talker, listener, login["name"], "before", 5)
+    await whisper_crosses(talker, listener, login["name"], "before", 5)
 
     async def not_ready() -> bool:
         return not await all_ready([a]) and not await all_ready([b])
@@ -154,7 +124,7 @@ async def test_two_failovers_in_a_row_with_the_old_address_refusing(
                          f"round {round_}: the sentinels promote port {standby.port}", interval=0.05)
         await eventually(lambda: all_ready([a, b]), AFTER_FAILOVER, f"round {round_}: /ready 200 again",
                          interval=0.05)
-        await whisper_arrives(talker, listener, login["name"], f"after failover {round_}", AFTER_FAILOVER)
+        await whisper_crosses(talker, listener, login["name"], f"after failover {round_}", AFTER_FAILOVER)
         # the dead master comes back, empty, on its old port: the sentinels make it a replica of the new one
         await asyncio.to_thread(dying.start)
         assert dying.port == old_port
