@@ -8,8 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from persistence import AccountStore, GameStore, Unavailable
+from protocol.codes import ErrorCode
 from server.bus import Leaderboards
 from server.game import market
+from server.game.errors import GameError
 from server.game.outcome import RuleContext
 from server.game.progression import sweep_wounded
 from server.game.rankings import ranking_scores
@@ -89,6 +91,13 @@ async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name:
             raise
         except Unavailable as exc:  # storage could not commit in time: the next run tries again
             log.warning("job not done: storage unavailable", extra={"job": name, "error": str(exc)[:200]})
+        except GameError as exc:
+            # CONFLICT: players kept changing what the job wanted to write (a trading storm on a listing's seller)
+            # more often than `Players` re-plans; the job is idempotent, so the next run takes it up again.
+            if exc.code == ErrorCode.CONFLICT:
+                log.warning("job not done: contention", extra={"job": name, "error": exc.message})
+            else:
+                log.exception("job failed", extra={"job": name})
         except Exception:
             log.exception("job failed", extra={"job": name})
         else:
