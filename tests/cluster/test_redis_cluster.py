@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from server.bus.redis.keys import player_channel
+from server.bus.redis.keys import BROADCAST, player_channel
 from tests.cluster.conftest import Cluster, list_dagger, start_nodes, topic_watchers, whisper_crosses
 from tests.cluster.test_redis_restart import all_ready
 from tests.cluster.trading import SLOW
@@ -52,8 +52,11 @@ async def topics_cross(cluster: Cluster, connect: Connect, watchers: list[Client
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("dies", ["player", "topics"])
 async def test_sharded_delivery_across_nodes_and_a_master_failover(
-        shard_cluster: tuple[Cluster, ClusterSet], connect: Connect) -> None:
+        shard_cluster: tuple[Cluster, ClusterSet], connect: Connect, dies: str) -> None:
+    """`dies`: the master that dies owns the first player's channel, or the topics' channel (then the nodes' own
+    channels may live elsewhere, and only a probe on every shard tells that topics stopped arriving)."""
     cluster, shards = shard_cluster
     a, b = cluster.nodes
     await eventually(lambda: all_ready([a, b]), 20, "both nodes ready on the cluster bus")
@@ -86,12 +89,12 @@ async def test_sharded_delivery_across_nodes_and_a_master_failover(
     assert event["data"] == ended
     assert any(e["type"] == "combat.round" for e in one_b.events)
 
-    # the master of the first player's shard dies; its replica takes over
-    victim = first_shard
+    # the master of the first player's shard, or of the topics' one, dies; its replica takes over
+    channel = player_channel(logins[0]["player_id"]) if dies == "player" else BROADCAST
+    victim = await asyncio.to_thread(shards.owner, channel)
     killed_at = time.monotonic()
     await asyncio.to_thread(victim.kill)
     outage = asyncio.create_task(two.call("chat.whisper", {"to": logins[0]["name"], "text": "during"}, timeout=SLOW))
-    channel = player_channel(logins[0]["player_id"])
 
     def promoted_now() -> bool:
         try:

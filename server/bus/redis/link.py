@@ -225,33 +225,41 @@ class RedisLink:
                 log.exception("bus probe failed", extra={"node": self.node_id})
 
     async def _probe_once(self) -> None:
-        """Publish a probe to this node's channel (as a player's event goes: through the outbox) and wait for it."""
+        """Publish a probe to this node's channel (as a player's event goes: through the outbox) and wait for it. On
+        Redis Cluster one probe goes to a subscribed channel on each shard the subscription reads, so a shard whose
+        connection went deaf (say, the master of the topics' slot died) makes /ready false too, not only this
+        node's own shard."""
         delivery = self.delivery
         if not self.connected:
             delivery.ok = False
             delivery.failures += 1
             return  # the subscription is down (its reason is already set); nothing to send a probe through
-        token = PROBE + secrets.token_hex(6).encode()
-        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._probes[token] = (time.perf_counter(), arrived)
-        if self._sharded:
-            self._outbox.post(lambda pipe: pipe.spublish(self.channel, token))
-        else:
-            self._outbox.post(lambda pipe: pipe.publish(self.channel, token))
+        subscription = self._subscription
+        channels = subscription.channel_per_shard(self.channel) if subscription is not None else [self.channel]
+        loop = asyncio.get_running_loop()
+        sent: dict[bytes, str] = {}
+        for channel in channels:
+            token = PROBE + secrets.token_hex(6).encode()
+            sent[token] = channel
+            self._probes[token] = (time.perf_counter(), loop.create_future())
+            if self._sharded:
+                self._outbox.post(lambda pipe, channel=channel, token=token: pipe.spublish(channel, token))
+            else:
+                self._outbox.post(lambda pipe, channel=channel, token=token: pipe.publish(channel, token))
         try:
-            async with asyncio.timeout(self._probe_timeout):
-                await arrived
-        except TimeoutError:
+            _, deaf = await asyncio.wait([self._probes[token][1] for token in sent], timeout=self._probe_timeout)
+        finally:
+            arrived = {token: self._probes.pop(token)[1].done() for token in sent}
+        if deaf:
             delivery.ok = False
             delivery.failures += 1
             if self.connected:  # else the subscription went down meanwhile, and its reason stands
-                delivery.reason = f"probe not received within {self._probe_timeout:g} s"
+                silent = ", ".join(sorted(sent[token] for token, done in arrived.items() if not done))
+                delivery.reason = f"probe not received within {self._probe_timeout:g} s on {silent}"[:200]
             log.warning("bus probe lost", extra={"node": self.node_id, "failures": delivery.failures})
             if delivery.failures >= RESUBSCRIBE_AFTER and self.connected:
                 self._resubscribe = True
             return
-        finally:
-            self._probes.pop(token, None)
         delivery.ok, delivery.reason, delivery.failures = True, "", 0
 
     def _probe_arrived(self, token: bytes) -> None:

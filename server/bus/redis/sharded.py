@@ -7,7 +7,7 @@ The link needs a single stream it can block on, and any loss reported so it can 
 node missed come from the event log then). So this is the smallest piece that does that:
 
 - one pub/sub connection per master that owns a subscribed channel (a channel's shard is the one serving its
-  slot in the client's slot map, refreshed when a subscription is opened);
+  slot in the client's slot map, refreshed when a subscription is opened), never redialled behind the link's back;
 - one reader task per connection, feeding a queue; `get_message(timeout)` reads the queue;
 - anything wrong on any shard (connection lost, a MOVED reply, a `sunsubscribe` pushed by Redis because the slot
   moved away) is raised from `get_message`: the link closes the whole subscription, redials with backoff, and
@@ -22,6 +22,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 Item = dict[str, Any] | BaseException
@@ -51,9 +53,12 @@ class ShardedSubscription:
                 await shard[1].ssubscribe(channel)
             else:
                 kwargs = node.connection_kwargs
+                # No retries: redis-py would redial a lost shard's address (up to 10 times, ~5 s) and resubscribe
+                # silently, while the slot may have moved to a promoted replica and messages were missed.
                 client = aioredis.Redis(host=node.host, port=node.port, password=kwargs.get("password"),
                                         username=kwargs.get("username"), ssl=kwargs.get("ssl", False),
-                                        socket_connect_timeout=kwargs.get("socket_connect_timeout"))
+                                        socket_connect_timeout=kwargs.get("socket_connect_timeout"),
+                                        retry=Retry(NoBackoff(), 0))
                 pubsub = client.pubsub()
                 try:
                     await pubsub.ssubscribe(channel)  # dials: a refused dial raises here, to the caller
@@ -70,6 +75,14 @@ class ShardedSubscription:
         shard = self._shards.get(name or "")
         if shard is not None:
             await shard[1].sunsubscribe(channel)
+
+    def channel_per_shard(self, first: str) -> list[str]:
+        """A subscribed channel on each shard this subscription reads (`first` for its own shard), for the link's
+        probes to reach every connection."""
+        chosen = {self._owner[first.encode()]: first} if first.encode() in self._owner else {}
+        for channel, name in self._owner.items():
+            chosen.setdefault(name, channel.decode())
+        return list(chosen.values())
 
     async def get_message(self, timeout: float) -> dict[str, Any] | None:
         try:
