@@ -58,6 +58,7 @@ from persistence.port import (
     Notification,
     PlayerDoc,
     Unavailable,
+    change_events,
     event_counts,
     number_events,
 )
@@ -78,7 +79,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "players": [IndexModel([("sweep_at", ASCENDING)], name="sweep_at")],
     "ledger": [IndexModel([("player_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)], name="player_at")],
     "notifications": [IndexModel([("player_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],
-                                 name="player_at")],
+                                 name="player_at"),
+                      # the unread count every commit that notifies a player takes (`change_events`)
+                      IndexModel([("player_id", ASCENDING), ("read", ASCENDING)], name="player_read")],
     "idem": [IndexModel([("player_id", ASCENDING), ("key", ASCENDING)], name="player_key", unique=True),
              IndexModel([("at", ASCENDING)], name="at")],
     "refresh_tokens": [IndexModel([("family", ASCENDING)], name="family"),
@@ -322,7 +325,7 @@ class MongoStorage(MongoAccounts):
                                             "password_hash": acc.password_hash, "role": acc.role,
                                             "created_at": acc.created_at}, s, "name")
         players = self._c("players")
-        counts = event_counts(change.events)
+        counts = event_counts(change)
         heads: dict[str, int] = {}  # the player's head, moved past this change's events with its write
         for write in change.players:
             count = counts.get(write.id, 0)
@@ -370,7 +373,10 @@ class MongoStorage(MongoAccounts):
             await self._insert_many("notifications", [
                 {"_id": n.id, "player_id": n.player_id, "kind": n.kind, "data": n.data, "at": n.at,
                  "read": n.read} for n in change.notifications], s, "notification id")
-        logged = number_events(change.events, heads, change.at)
+        notified = {n.player_id for n in change.notifications}
+        unread = {player_id: await self._c("notifications").count_documents(
+            {"player_id": player_id, "read": False}, session=s) for player_id in notified}
+        logged = number_events(change_events(change, unread), heads, change.at)
         if logged:
             expire_at = datetime.fromtimestamp(change.at + self.event_log_seconds, UTC)
             await self._insert_many("events", [

@@ -110,18 +110,36 @@ class LoggedEvent:
     at: float
 
 
-def event_counts(events: list[EventWrite]) -> dict[str, int]:
-    """How many events each player gets: the amount an adapter moves that player's head by."""
+NOTIFICATION_EVENT = "notification.new"
+
+
+def event_counts(change: Change) -> dict[str, int]:
+    """How many events each player gets from a change (its events, and a `notification.new` per notification): the
+    amount an adapter moves that player's head by."""
     counts: dict[str, int] = {}
-    for event in events:
-        counts[event.player_id] = counts.get(event.player_id, 0) + 1
+    for player_id in [event.player_id for event in change.events] + [n.player_id for n in change.notifications]:
+        counts[player_id] = counts.get(player_id, 0) + 1
     return counts
 
 
+def change_events(change: Change, unread: dict[str, int]) -> list[EventWrite]:
+    """Every event a change logs: its own, then a `notification.new` for each notification it writes, with the
+    player's unread count. The adapter counts `unread` inside the commit, after writing the notifications: so the
+    count is exact, and costs no storage round trip between a command's plan and its commit (where it would widen
+    the window in which a concurrent change makes the commit conflict)."""
+    return change.events + [
+        EventWrite(n.player_id, NOTIFICATION_EVENT,
+                   {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at, "unread": unread[n.player_id]})
+        for n in change.notifications]
+
+
 def number_events(events: list[EventWrite], heads: dict[str, int], at: float) -> list[LoggedEvent]:
-    """Number events given each player's head once moved past them (`event_counts`): the player's first event
-    of the change gets head - count + 1, the last gets head."""
-    next_seq = {player_id: heads[player_id] - count + 1 for player_id, count in event_counts(events).items()}
+    """Number a change's events (`change_events`) given each player's head once moved past them (`event_counts`):
+    the player's first event of the change gets head - count + 1, the last gets head."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.player_id] = counts.get(event.player_id, 0) + 1
+    next_seq = {player_id: heads[player_id] - count + 1 for player_id, count in counts.items()}
     logged = []
     for event in events:
         seq = next_seq[event.player_id]

@@ -2,6 +2,12 @@
 
 SQLite serialises writers anyway; one thread that owns the connection keeps the blocking calls off the event loop
 and makes `commit` a plain `BEGIN IMMEDIATE ... COMMIT` with version checks inside it.
+
+Group commit: changes that arrive while the writer thread is busy wait together and commit in its next
+transaction, each inside a savepoint of its own, so one change's `Conflict` or `Duplicate` rolls back that change
+only. Each change is still acknowledged only once its transaction committed; what a group saves is the
+transaction's fixed cost and the pages every change touches (the event log's and the ledger's last index leaves,
+the WAL frame headers), written once per group instead of once per change.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from persistence.port import (
     LoggedEvent,
     Notification,
     PlayerDoc,
+    change_events,
     event_counts,
     number_events,
 )
@@ -77,6 +84,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (player_id, seq)) WITHOUT ROWID;
     CREATE INDEX events_at ON events (at);
     """,
+    # 3: a player's unread notifications, counted in every commit that notifies the player (`change_events`): the
+    # partial index holds only unread ones, so the count reads them alone, not the player's whole history.
+    """
+    CREATE INDEX notifications_unread ON notifications (player_id) WHERE read=0;
+    """,
 ]
 
 _LISTING_COLUMNS = ("status", "seller_id", "kind", "code", "rank", "level", "price", "featured", "created_at",
@@ -96,6 +108,8 @@ class SQLiteStorage(SQLiteAccounts):
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._queued: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -187,31 +201,77 @@ class SQLiteStorage(SQLiteAccounts):
 
     # --- commit --------------------------------------------------------------------------------------------------
     async def commit(self, change: Change) -> list[LoggedEvent]:
-        return await self._run(self._commit, change)
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[list[LoggedEvent]] = loop.create_future()
+        self._queued.append((change, committed))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush(), name="sqlite-group-commit")
+        return await committed
 
-    def _commit(self, change: Change) -> list[LoggedEvent]:
+    async def _flush(self) -> None:
+        """Hand the queued changes to the writer thread as one group, until none is left. A change whose caller
+        stopped waiting before its group formed is left out (as a cancelled call to the thread would be)."""
+        while self._queued:
+            group = [(change, committed) for change, committed in self._queued if not committed.done()]
+            self._queued = []
+            if not group:
+                continue
+            try:
+                outcomes = await self._run(self._commit_group, [change for change, _ in group])
+            except BaseException as exc:  # the transaction itself failed (or the node stops): no change committed
+                for _, committed in group:
+                    if not committed.done():
+                        committed.set_exception(exc if isinstance(exc, Exception) else RuntimeError(
+                            "the node stopped while this change was committing; its outcome is unknown"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, committed), outcome in zip(group, outcomes, strict=True):
+                if committed.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    committed.set_exception(outcome)
+                else:
+                    committed.set_result(outcome)
+
+    def _commit_group(self, changes: list[Change]) -> list[list[LoggedEvent] | Exception]:
+        """Commit `changes` in one transaction, each in its own savepoint: what each logged, or why it did not."""
         db = self.db
+        outcomes: list[list[LoggedEvent] | Exception] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._apply(db, change)
-            logged = self._log_events(db, change)
+            for change in changes:
+                db.execute("SAVEPOINT change")
+                try:
+                    self._apply(db, change)
+                    logged = self._log_events(db, change)
+                except Exception as exc:  # Conflict, Duplicate, or a constraint: this change only
+                    db.execute("ROLLBACK TO change")
+                    db.execute("RELEASE change")
+                    outcomes.append(exc)
+                    continue
+                db.execute("RELEASE change")
+                outcomes.append(logged)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return logged
+        return outcomes
 
     @staticmethod
     def _log_events(db: sqlite3.Connection, change: Change) -> list[LoggedEvent]:
         """Move each player's head past the change's events, number them and append them to the log."""
         heads: dict[str, int] = {}
-        for player_id, count in event_counts(change.events).items():
+        for player_id, count in event_counts(change).items():
             row = db.execute("UPDATE players SET event_seq=event_seq+? WHERE id=? RETURNING event_seq",
                              (count, player_id)).fetchone()
             if row is None:
                 raise Conflict(f"player {player_id} does not exist")
             heads[player_id] = row[0]
-        logged = number_events(change.events, heads, change.at)
+        unread = {player_id: db.execute("SELECT COUNT(*) FROM notifications WHERE player_id=? AND read=0",
+                                        (player_id,)).fetchone()[0]
+                  for player_id in {n.player_id for n in change.notifications}}
+        logged = number_events(change_events(change, unread), heads, change.at)
         if logged:
             db.executemany("INSERT INTO events (player_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
                            [(e.player_id, e.seq, e.type, _dumps(e.data), e.at) for e in logged])

@@ -85,7 +85,6 @@ class Applied:
     outcome: Outcome
     before: PlayerState | None = None  # the state the rule started from (None: a new player)
     name: str = ""  # the player's name, shown with their ranking updates
-    notifications: list[Notification] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -164,10 +163,8 @@ class Players:
         change.players.append(PlayerWrite(doc.id, doc.name, doc.version or None, outcome.state.to_dict(),
                                           sweep_at=next_sweep_at(outcome.state, self.settings)))
         change.ledger.extend(LedgerEntry(doc.id, d.currency, d.delta, d.reason, d.ref, now) for d in outcome.ledger)
-        for kind, data in outcome.notifications:
-            note = Notification(make_id("n"), doc.id, kind, data, now)
-            applied.notifications.append(note)
-            change.notifications.append(note)
+        change.notifications.extend(Notification(make_id("n"), doc.id, kind, data, now)
+                                    for kind, data in outcome.notifications)
         return applied
 
     async def create(self, account: Account) -> None:
@@ -176,7 +173,7 @@ class Players:
         ctx = self.context(account.created_at)
         change = Change(account=account)
         applied = self.write_of(PlayerDoc(account.id, account.name, 0, {}), new_player(ctx), change, ctx.now)
-        await self.log_events(change, [applied], ctx.now)
+        self.log_events(change, [applied], ctx.now)
         logged = await self.storage.commit(change)
         await self.committed(change, [applied], ctx.now, logged)
 
@@ -298,7 +295,7 @@ class Players:
     async def _commit(self, planned: Plan, now: float) -> None:
         """Commit a planned change with its players' events, then do what follows a commit: cache, publish,
         broadcasts."""
-        await self.log_events(planned.change, planned.applied, now)
+        self.log_events(planned.change, planned.applied, now)
         logged = await self.storage.commit(planned.change)
         await self.committed(planned.change, planned.applied, now, logged)
         for topic, event_type, data in planned.broadcasts:
@@ -310,17 +307,13 @@ class Players:
             raise GameError(ErrorCode.CONFLICT, f"idem key was used for {record.type}", field="idem")
         return Reply(record.reply, replayed=True)
 
-    async def log_events(self, change: Change, applied: list[Applied], now: float) -> None:
-        """Put each player's events into the change, so the commit logs (and numbers) them with what caused them."""
+    @staticmethod
+    def log_events(change: Change, applied: list[Applied], now: float) -> None:
+        """Put each player's events into the change, so the commit logs (and numbers) them with what caused them;
+        the commit adds a `notification.new` for each notification (persistence.change_events)."""
         change.at = now
         for item in applied:
             change.events.extend(EventWrite(item.player_id, kind, data) for kind, data in item.outcome.events)
-            if item.notifications:
-                unread = await self.storage.unread_count(item.player_id) + len(item.notifications)
-                change.events.extend(
-                    EventWrite(item.player_id, "notification.new",
-                               {"id": n.id, "kind": n.kind, "data": n.data, "at": n.at, "unread": unread})
-                    for n in item.notifications)
 
     async def committed(self, change: Change, applied: list[Applied], now: float, logged: list[LoggedEvent]) -> None:
         """A change is durable: cache the states it wrote, tell every node their versions, publish its events (in

@@ -175,9 +175,9 @@ async def test_listing_hot_paths_carry_the_listing_id(recorded: tuple[MongoStora
     seen = assert_targeted(recorder.commands, {
         "players": {"p1", "p2"}, "ledger": {"p1", "p2"}, "notifications": {"p1"}, "idem": {"p2"},
         "listings": {"L1"}, "accounts": set(), "names": set(), "refresh_tokens": set(), "revoked_jti": set(),
-        "events": set()})
+        "events": {"p1"}})  # the notification's event, with p1's unread count (counted in the commit)
     assert {("insert", "listings"), ("find", "listings"), ("update", "listings"), ("update", "players"),
-            ("insert", "ledger"), ("insert", "idem"), ("insert", "notifications")} <= seen
+            ("insert", "ledger"), ("insert", "idem"), ("insert", "notifications"), ("insert", "events")} <= seen
 
 
 def test_the_check_catches_an_untargeted_command() -> None:

@@ -221,6 +221,44 @@ async def test_concurrent_appends_to_one_log_get_distinct_seqs(storage: Storage)
     assert sorted(e.data["i"] for e in logged) == list(range(20))
 
 
+async def test_concurrent_commits_each_stand_alone(storage: Storage) -> None:
+    """Changes committed at once (SQLite commits them as one group, each in a savepoint): the refused ones (a stale
+    version, a duplicate idempotency key, an event for nobody) write nothing, and the others land whole, with their
+    events numbered in order."""
+    await add_player(storage, "p1", "Alice")
+    await add_player(storage, "p2", "Bob")
+    await storage.commit(Change(idem=idem("p2", "taken")))
+    changes = {
+        "good 1": Change(players=[PlayerWrite("p1", "Alice", 1, state(step=1))], ledger=[entry("p1", 1, 1.0, ref="r1")],
+                         events=[EventWrite("p1", "a", {}), EventWrite("p2", "b", {})], at=1.0),
+        "stale": Change(players=[PlayerWrite("p2", "Bob", 9, state())], ledger=[entry("p2", 2, 2.0, ref="r2")],
+                        events=[EventWrite("p2", "lost", {})], at=2.0),
+        "duplicate": Change(ledger=[entry("p2", 3, 3.0, ref="r3")], idem=idem("p2", "taken"),
+                            events=[EventWrite("p2", "lost", {})], at=3.0),
+        "nobody": Change(ledger=[entry("p1", 4, 4.0, ref="r4")], events=[EventWrite("p1", "lost", {}),
+                                                               EventWrite("ghost", "lost", {})], at=4.0),
+        "good 2": Change(players=[PlayerWrite("p2", "Bob", 1, state(step=2))], ledger=[entry("p2", 5, 5.0, ref="r5")],
+                         events=[EventWrite("p2", "c", {})], at=5.0),
+    }
+
+    async def outcome(change: Change) -> str:
+        try:
+            return ",".join(f"{e.player_id}:{e.seq}" for e in await storage.commit(change))
+        except (Conflict, Duplicate) as exc:
+            return type(exc).__name__
+
+    results = dict(zip(changes, await asyncio.gather(*map(outcome, changes.values())), strict=True))
+    assert results == {"good 1": "p1:1,p2:1", "stale": "Conflict", "duplicate": "Duplicate", "nobody": "Conflict",
+                       "good 2": "p2:2"}
+    assert await storage.event_heads(["p1", "p2"]) == {"p1": 1, "p2": 2}
+    assert [e.type for e in await storage.events_after("p2", 0, 10)] == ["b", "c"]
+    assert [e.ref for e in await storage.ledger_for("p1", 10)] == ["r1"]
+    assert sorted(e.ref for e in await storage.ledger_for("p2", 10)) == ["r5"]
+    for player, step in (("p1", 1), ("p2", 2)):
+        loaded = await storage.load_player(player)
+        assert loaded is not None and loaded.version == 2 and loaded.state == state(step=step)
+
+
 async def test_trim_events_forgets_old_events_but_not_the_head(storage: Storage) -> None:
     await add_player(storage, "p1", "Alice")
     for at in (1.0, 2.0, 3.0):
@@ -290,9 +328,19 @@ async def test_ledger_sums_and_history(storage: Storage) -> None:
 
 
 async def test_notifications_read_and_count(storage: Storage) -> None:
-    await storage.commit(Change(notifications=[note("n1", "p1", 1.0), note("n2", "p1", 2.0),
-                                               note("n3", "p1", 3.0), note("n4", "p1", 3.0),
-                                               note("n0", "p1", 0.5, read=True), note("q1", "p2", 2.0)]))
+    await add_player(storage, "p1", "Alice")
+    await add_player(storage, "p2", "Bob")
+    logged = await storage.commit(Change(notifications=[note("n1", "p1", 1.0), note("n2", "p1", 2.0),
+                                                        note("n3", "p1", 3.0), note("n4", "p1", 3.0),
+                                                        note("n0", "p1", 0.5, read=True), note("q1", "p2", 2.0)],
+                                         at=4.0))
+    # each notification is an event of its player, telling the unread count with the change's notifications
+    assert [(e.player_id, e.seq, e.type, e.data["id"], e.data["unread"]) for e in logged] == [
+        ("p1", 1, "notification.new", "n1", 4), ("p1", 2, "notification.new", "n2", 4),
+        ("p1", 3, "notification.new", "n3", 4), ("p1", 4, "notification.new", "n4", 4),
+        ("p1", 5, "notification.new", "n0", 4), ("p2", 1, "notification.new", "q1", 1)]
+    assert logged[0].data == {"id": "n1", "kind": "market.sold", "data": note("n1", "p1", 1.0).data, "at": 1.0,
+                              "unread": 4}
     all_p1 = await storage.notifications("p1", 10)
     assert [n.id for n in all_p1] == ["n4", "n3", "n2", "n1", "n0"]  # newest first, then id descending
     assert all_p1[0] == note("n4", "p1", 3.0)
