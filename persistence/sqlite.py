@@ -243,8 +243,9 @@ class SQLiteStorage(SQLiteAccounts):
             for change in changes:
                 db.execute("SAVEPOINT change")
                 try:
-                    self._apply(db, change)
-                    logged = self._log_events(db, change)
+                    counts = event_counts(change)
+                    heads = self._apply(db, change, counts)
+                    logged = self._log_events(db, change, counts, heads)
                 except Exception as exc:  # Conflict, Duplicate, or a constraint: this change only
                     db.execute("ROLLBACK TO change")
                     db.execute("RELEASE change")
@@ -259,10 +260,13 @@ class SQLiteStorage(SQLiteAccounts):
         return outcomes
 
     @staticmethod
-    def _log_events(db: sqlite3.Connection, change: Change) -> list[LoggedEvent]:
-        """Move each player's head past the change's events, number them and append them to the log."""
-        heads: dict[str, int] = {}
-        for player_id, count in event_counts(change).items():
+    def _log_events(db: sqlite3.Connection, change: Change, counts: dict[str, int],
+                    heads: dict[str, int]) -> list[LoggedEvent]:
+        """Move the head of each player the change has events for but does not write (`_apply` moved the others'
+        with their write) past them, number the events and append them to the log."""
+        for player_id, count in counts.items():
+            if player_id in heads:
+                continue
             row = db.execute("UPDATE players SET event_seq=event_seq+? WHERE id=? RETURNING event_seq",
                              (count, player_id)).fetchone()
             if row is None:
@@ -298,7 +302,10 @@ class SQLiteStorage(SQLiteAccounts):
         return await self._run(lambda: self.db.execute("DELETE FROM events WHERE at<?", (older_than,)).rowcount)
 
     @staticmethod
-    def _apply(db: sqlite3.Connection, change: Change) -> None:
+    def _apply(db: sqlite3.Connection, change: Change, counts: dict[str, int]) -> dict[str, int]:
+        """Write the change; return the heads of the players it wrote, each moved past its `counts` events in the
+        same statement as the player's row."""
+        heads: dict[str, int] = {}
         if change.idem is not None:
             idem = change.idem
             try:
@@ -316,18 +323,21 @@ class SQLiteStorage(SQLiteAccounts):
                 raise Duplicate("email" if "email" in str(exc) else "name") from None
         for write in change.players:
             state = _dumps(write.state)
+            count = counts.get(write.id, 0)
             if write.expected_version is None:
                 try:
-                    db.execute("INSERT INTO players (id, name, version, state, sweep_at) VALUES (?, ?, 1, ?, ?)",
-                               (write.id, write.name, state, write.sweep_at))
+                    db.execute("INSERT INTO players (id, name, version, state, sweep_at, event_seq) "
+                               "VALUES (?, ?, 1, ?, ?, ?)", (write.id, write.name, state, write.sweep_at, count))
                 except sqlite3.IntegrityError:
                     raise Duplicate("name") from None
+                heads[write.id] = count
             else:
-                cursor = db.execute("UPDATE players SET version=version+1, state=?, sweep_at=? "
-                                    "WHERE id=? AND version=?", (state, write.sweep_at, write.id,
-                                                                  write.expected_version))
-                if cursor.rowcount != 1:
+                row = db.execute("UPDATE players SET version=version+1, state=?, sweep_at=?, event_seq=event_seq+? "
+                                 "WHERE id=? AND version=? RETURNING event_seq",
+                                 (state, write.sweep_at, count, write.id, write.expected_version)).fetchone()
+                if row is None:
                     raise Conflict(f"player {write.id} changed")
+                heads[write.id] = row[0]
         for listing in change.listings:
             doc = listing.doc
             values = [doc.get(c) for c in _LISTING_COLUMNS]
@@ -348,6 +358,7 @@ class SQLiteStorage(SQLiteAccounts):
             db.executemany("INSERT INTO notifications (id, player_id, kind, data, at, read) VALUES (?, ?, ?, ?, ?, ?)",
                            [(n.id, n.player_id, n.kind, _dumps(n.data), n.at, int(n.read))
                             for n in change.notifications])
+        return heads
 
     async def get_idem(self, player_id: str, key: str) -> IdemRecord | None:
         row = await self._run(lambda: self.db.execute(
