@@ -109,7 +109,7 @@ class SQLiteStorage(SQLiteAccounts):
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._queued: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._writing = False  # a group is with the writer thread; changes queue for the next
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -204,35 +204,40 @@ class SQLiteStorage(SQLiteAccounts):
         loop = asyncio.get_running_loop()
         committed: asyncio.Future[list[LoggedEvent]] = loop.create_future()
         self._queued.append((change, committed))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush(), name="sqlite-group-commit")
+        if not self._writing:
+            self._write_group(loop)
         return await committed
 
-    async def _flush(self) -> None:
-        """Hand the queued changes to the writer thread as one group, until none is left. A change whose caller
-        stopped waiting before its group formed is left out (as a cancelled call to the thread would be)."""
-        while self._queued:
-            group = [(change, committed) for change, committed in self._queued if not committed.done()]
-            self._queued = []
-            if not group:
+    def _write_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the queued changes to the writer thread as one group; when it is done, settle each change and hand
+        over the next group. Callbacks, not a task, so a change reaches the thread without waiting a turn of the
+        event loop (every turn between a command's plan and its commit widens the window for a conflict). A change
+        whose caller stopped waiting before its group formed is left out (as a cancelled call to the thread
+        would be)."""
+        group = [(change, committed) for change, committed in self._queued if not committed.done()]
+        self._queued = []
+        self._writing = bool(group)
+        if group:
+            written = loop.run_in_executor(self._thread, self._commit_group, [change for change, _ in group])
+            written.add_done_callback(lambda done: self._settle(loop, group, done))
+
+    def _settle(self, loop: asyncio.AbstractEventLoop, group: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]],
+                written: asyncio.Future[list[list[LoggedEvent] | Exception]]) -> None:
+        if written.cancelled():  # the loop is closing: the group may or may not have committed
+            outcomes: list[list[LoggedEvent] | Exception] = [RuntimeError(
+                "the node stopped while this change was committing; its outcome is unknown")] * len(group)
+        elif (failed := written.exception()) is not None:  # the transaction itself failed: no change committed
+            outcomes = [failed if isinstance(failed, Exception) else RuntimeError(repr(failed))] * len(group)
+        else:
+            outcomes = written.result()
+        for (_, committed), outcome in zip(group, outcomes, strict=True):
+            if committed.done():
                 continue
-            try:
-                outcomes = await self._run(self._commit_group, [change for change, _ in group])
-            except BaseException as exc:  # the transaction itself failed (or the node stops): no change committed
-                for _, committed in group:
-                    if not committed.done():
-                        committed.set_exception(exc if isinstance(exc, Exception) else RuntimeError(
-                            "the node stopped while this change was committing; its outcome is unknown"))
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, committed), outcome in zip(group, outcomes, strict=True):
-                if committed.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    committed.set_exception(outcome)
-                else:
-                    committed.set_result(outcome)
+            if isinstance(outcome, Exception):
+                committed.set_exception(outcome)
+            else:
+                committed.set_result(outcome)
+        self._write_group(loop)
 
     def _commit_group(self, changes: list[Change]) -> list[list[LoggedEvent] | Exception]:
         """Commit `changes` in one transaction, each in its own savepoint: what each logged, or why it did not."""
