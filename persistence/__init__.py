@@ -47,19 +47,22 @@ __all__ = [
 
 
 def open_storage(url: str, *, event_log_seconds: float = 3600.0, commit_seconds: float | None = None,
-                 exit_at: Callable[[str], None] | None = None) -> Storage:
+                 exit_at: Callable[[str], None] | None = None, sqlite_synchronous: str = "NORMAL",
+                 sqlite_checkpoint_seconds: float = 1.0) -> Storage:
     """Build the adapter a storage URL names: `sqlite:///path/to/file.db` or `mongodb://...`.
 
     `event_log_seconds`: how long a logged event is kept at least (MongoDB's TTL index; SQLite is trimmed by the
     node's job). For MongoDB, `commit_seconds` bounds how long one `commit` retries (persistence/mongo.py), and
     `exit_at` is a test-only hook called with "in_transaction" between a transaction's writes and its commit.
     SQLite needs neither: its one writer has no conflicts to retry, and a dying process's transaction is rolled
-    back by the file.
+    back by the file; it takes its `synchronous` pragma and how often its WAL is checkpointed in the background
+    (persistence/sqlite_checkpoint.py).
     """
     if url.startswith("sqlite://"):
         from persistence.sqlite import SQLiteStorage
 
-        return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:")
+        return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:", synchronous=sqlite_synchronous,
+                             checkpoint_seconds=sqlite_checkpoint_seconds)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from persistence.mongo import COMMIT_SECONDS, MongoStorage
 

@@ -36,6 +36,7 @@ from persistence.port import (
     number_events,
 )
 from persistence.sqlite_accounts import SQLiteAccounts
+from persistence.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 
 T = TypeVar("T")
 
@@ -91,6 +92,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")  # the pragma's values, checked before it is formatted into SQL
 _LISTING_COLUMNS = ("status", "seller_id", "kind", "code", "rank", "level", "price", "featured", "created_at",
                     "expires_at")
 
@@ -103,9 +105,15 @@ class SQLiteStorage(SQLiteAccounts):
     """Both storage ports on one connection: game state here, accounts and tokens in persistence/sqlite_accounts.py
     (`commit` writes a new account with its player, in one transaction)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0) -> None:
+        """`checkpoint_seconds`: how often a background connection checkpoints the WAL (persistence/
+        sqlite_checkpoint.py); 0 leaves checkpoints to SQLite, on the committing connection."""
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise ValueError(f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
         self.path = str(path)
         self.synchronous = synchronous
+        self._checkpointer = (Checkpointer(self.path, checkpoint_seconds)
+                              if checkpoint_seconds > 0 and self.path != ":memory:" else None)
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._queued: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]] = []
@@ -122,7 +130,11 @@ class SQLiteStorage(SQLiteAccounts):
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     async def open(self) -> None:
+        if self._db is not None:
+            return
         await self._run(self._open)
+        if self._checkpointer is not None:
+            await self._checkpointer.start()
 
     def _open(self) -> None:
         if self.path != ":memory:":
@@ -134,6 +146,8 @@ class SQLiteStorage(SQLiteAccounts):
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
+        if self._checkpointer is not None:
+            db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         db.execute("PRAGMA foreign_keys=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):  # written by a newer node (e.g. a restored backup): its schema is unknown here
@@ -144,6 +158,8 @@ class SQLiteStorage(SQLiteAccounts):
         self._db = db
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
         if self._db is not None:
             await self._run(self.db.close)
             self._db = None

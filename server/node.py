@@ -47,7 +47,9 @@ class Node:
         if not 0 < settings.storage_commit_seconds < settings.command_deadline_seconds:
             raise ValueError("storage_commit_seconds must be above 0 and below command_deadline_seconds")
         storage = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds,
-                               commit_seconds=settings.storage_commit_seconds, exit_at=self.failpoints.exit_at)
+                               commit_seconds=settings.storage_commit_seconds, exit_at=self.failpoints.exit_at,
+                               sqlite_synchronous=settings.sqlite_synchronous,
+                               sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds)
         self.storage: Storage = watch_storage(storage, self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)

@@ -161,6 +161,9 @@ class Settings:
         False, "Per-message deflate (costs memory and throughput).")
     sqlite_synchronous: str = setting(
         "NORMAL", "SQLite `synchronous` pragma: NORMAL survives a crashed process, FULL also a power cut.")
+    sqlite_checkpoint_seconds: float = setting(
+        1.0, "How often a background connection checkpoints the embedded store's WAL into its file (0: SQLite does "
+             "it on the committing connection, every 1,000 pages, and the commits behind it wait).")
     storage_slow_seconds: float = setting(
         5.0, "A storage operation slower than this counts in `valgame_storage_slow_operations_total`.")
     backup_every: float = setting(
