@@ -2,7 +2,8 @@
 
 Every command has a deadline (`command_deadline_seconds`): a handler still running then stops waiting and the
 command is answered `unavailable` with `retry_after_ms`, as is one whose storage gave up first (`Unavailable`:
-documents held by a dead node's transaction, a store that does not answer). A commit already started is not cut
+documents held by a dead node's transaction, a store that does not answer) or whose bus could not be reached
+(`BusUnavailable`: an operator's look-up of a player's sockets while Redis is down). A commit already started is not cut
 in half: it ends by itself, bounded by `storage_commit_seconds`, with its idempotency record (server/players.py),
 so a retry with the same `idem` key gets the one true outcome.
 """
@@ -16,6 +17,7 @@ import time
 
 from persistence import Unavailable
 from protocol import COMMANDS, ErrorCode, FrameError, decode, encode_error, encode_reply
+from server.bus import BusUnavailable
 from server.commands import HANDLERS, Call, CommandContext
 from server.game.errors import GameError
 from server.metrics import Metrics
@@ -55,7 +57,7 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
     except GameError as exc:
         outcome = str(exc.code)
         session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))
-    except (TimeoutError, Unavailable):
+    except (TimeoutError, Unavailable, BusUnavailable):  # storage or bus out of reach, or the deadline
         outcome = str(ErrorCode.UNAVAILABLE)
         wait_ms = max(1, int(retry_after * (1 + random.random()) * 1000))
         session.send(encode_error(frame.id, frame.type, ErrorCode.UNAVAILABLE,

@@ -119,8 +119,12 @@ async def serve_socket(node: Node, transport: Transport) -> None:
                       burst=settings.rate_burst, metrics=node.metrics,
                       write_deadline=settings.write_deadline_seconds,
                       credentials=(claims.family, claims.jti))
-    if not await _make_room(node, session.player_id):
-        await transport.close(CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
+    try:
+        if not await _make_room(node, session.player_id):
+            await transport.close(CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
+            return
+    except BusUnavailable:
+        await transport.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
         return
     if node.draining:  # began while this socket authenticated: the drain's list of sockets is already made
         await transport.close(CloseCode.DRAINING, "node draining")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ import redis.asyncio as aioredis
 from tests.cluster.conftest import Cluster, item_id, topic_watchers
 from tests.cluster.trading import SLOW, Traffic
 from tests.conftest import Connect
-from tests.support.client import assert_no_gap
+from tests.support.client import Client, assert_no_gap
 from tests.support.game import MANY_COMMANDS
 from tests.support.servers import ServerProcess
 from tests.support.wire import eventually, sample, scrape
@@ -138,3 +139,29 @@ async def test_nodes_recover_from_a_redis_restart_under_traffic(make_cluster: An
 
     await traffic.assert_stored()
     await cluster.audit()
+
+
+async def test_a_socket_opened_while_redis_is_down_is_told_to_try_again(make_cluster: Any) -> None:
+    """The bus cannot be reached while a socket authenticates: the client is told to come back (1013), as the
+    protocol says, not dropped with an internal error; and once Redis is back, the same token opens a socket."""
+    cluster: Cluster = make_cluster(1)
+    node = cluster[0]
+    login = await cluster.login(node)
+    await asyncio.to_thread(cluster.redis.kill)
+    try:
+        client = await Client.connect(node.ws)
+        with contextlib.suppress(Exception):  # the socket closes instead of answering
+            await client.call("auth", {"token": login["access_token"]}, timeout=10)
+
+        async def closed() -> bool:
+            return client.close_code is not None
+
+        await eventually(closed, 10, "the socket closed")
+        assert client.close_code == 1013, client.close_code
+        assert "Traceback" not in node.log()
+    finally:
+        await asyncio.to_thread(cluster.redis.start)
+    await eventually(lambda: all_ready([node]), 30, "ready again")
+    again, hello = await Client.open(node.ws, login["access_token"])
+    assert hello["player"]["id"] == login["player_id"]
+    await again.close()

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from server.bus.port import BusUnavailable
+from server.bus.redis.errors import UNREACHABLE
 from server.bus.redis.keys import ALIVE, P, presence_key
 
 log = logging.getLogger("valgame.bus.redis")
@@ -48,7 +49,7 @@ class RedisPresence:
                 await pipe.execute()
             if self.follow is not None and session_id not in self._attached:
                 await self.follow(player_id)  # before the socket reads its head: no event falls in between
-        except (RedisError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise BusUnavailable(str(exc)) from exc
         self._attached[session_id] = (player_id, value)
 
@@ -93,19 +94,28 @@ class RedisPresence:
         return {n for n, flag in zip(ordered, flags, strict=True) if flag}
 
     async def sessions_of(self, player_id: str) -> list[tuple[str, str, float]]:
-        entries = await self.redis.hgetall(self._key(player_id))
+        try:
+            entries = await self.redis.hgetall(self._key(player_id))
+        except UNREACHABLE as exc:
+            raise BusUnavailable(str(exc)) from exc
         parsed = []
         for session_id, value in entries.items():
             node, _, opened = value.decode().partition("|")
             parsed.append((session_id.decode(), node, float(opened or 0)))
-        alive = await self._alive_nodes({node for _, node, _ in parsed})
-        stale = [sid for sid, node, _ in parsed if node not in alive]
-        if stale:
-            await self.redis.hdel(self._key(player_id), *stale)
+        try:
+            alive = await self._alive_nodes({node for _, node, _ in parsed})
+            stale = [sid for sid, node, _ in parsed if node not in alive]
+            if stale:
+                await self.redis.hdel(self._key(player_id), *stale)
+        except UNREACHABLE as exc:
+            raise BusUnavailable(str(exc)) from exc
         return [entry for entry in parsed if entry[1] in alive]
 
     async def session_owner(self, session_id: str) -> str | None:
-        value = await self.redis.get(f"{P}session:{session_id}")
+        try:
+            value = await self.redis.get(f"{P}session:{session_id}")
+        except UNREACHABLE as exc:
+            raise BusUnavailable(str(exc)) from exc
         return value.decode() if value else None
 
     async def heartbeat_once(self) -> None:
