@@ -123,7 +123,8 @@ async def serve_socket(node: Node, transport: Transport) -> None:
         if not await _make_room(node, session.player_id):
             await transport.close(CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
             return
-    except BusUnavailable:
+    except BusUnavailable as exc:
+        log.warning("socket refused: bus unavailable", extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
         await transport.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
         return
     if node.draining:  # began while this socket authenticated: the drain's list of sockets is already made
@@ -134,7 +135,8 @@ async def serve_socket(node: Node, transport: Transport) -> None:
     try:
         await _open_session(node, session, frame_id, data)
         await _read_loop(node, session, transport)
-    except BusUnavailable:
+    except BusUnavailable as exc:
+        log.warning("socket closed: bus unavailable", extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
         session.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
         await session.wait_closed(1.0)
     except Exception:

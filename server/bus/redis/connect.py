@@ -24,6 +24,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 SOCKET_TIMEOUT = 5.0  # a command or a sentinel query that waits this long has lost its server
+CLUSTER_CONNECTIONS = 1000  # per shard, per node (see `connect`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +68,14 @@ def connect(url: str) -> tuple[aioredis.ConnectionPool | None, aioredis.Redis]:
     if is_cluster(url):
         parts = urlsplit(url)
         password, nodes = _hosts(parts.netloc, 6379)
+        # redis-py's cluster client refuses a command beyond its connection cap (100 per shard by default) instead
+        # of waiting for a free one, and a refusal there makes it reinitialise and close connections other commands
+        # are using. A burst of sockets opening (each looks up presence while another holds a connection) passed
+        # 100 (bench/bench_shards.py, 1,000 sockets): the cap is CLUSTER_CONNECTIONS per shard per node, which
+        # Redis's `maxclients` (10,000 by default) must cover for every node (docs/OPERATIONS.md).
         cluster = RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in nodes], password=password,
                                ssl=parts.scheme.startswith("rediss"), socket_timeout=SOCKET_TIMEOUT,
-                               socket_connect_timeout=SOCKET_TIMEOUT)
-        # No connection cap: redis-py's cluster client refuses a command beyond it instead of waiting (no blocking
-        # flavour), and the outbox's batches keep the count per shard low anyway.
+                               socket_connect_timeout=SOCKET_TIMEOUT, max_connections=CLUSTER_CONNECTIONS)
         # The ports use the commands both clients have (pipelines, strings, hashes, lists, sorted sets).
         return None, cast(aioredis.Redis, cluster)
     if url.startswith(SENTINEL_SCHEMES):
