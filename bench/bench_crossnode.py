@@ -2,8 +2,9 @@
 
 Two nodes share one store and one Redis (the distributed bus); `--pairs` sender players hold a socket on A,
 `--pairs` receiver players a socket on B. The generator sends `chat.whisper` at a fixed rate (open loop, `--rates`
-events/s for `--duration` s); node A resolves the name and publishes the event to the receiver's seq, history and
-node channel (one Lua script, batched pipelines), node B hands it to the socket. Latency = arrival on B's socket -
+events/s for `--duration` s); node A resolves the name, commits the whisper to the receiver's event log (the shared
+SQLite store numbers it) and publishes it (batched pipelines) to the node holding the receiver's socket, and node B
+hands it to the socket. Latency = arrival on B's socket -
 sending on A's (one monotonic clock). At most 1,000 whispers are unanswered at a time: when the servers cannot keep
 up, sending waits and the achieved rate (`delivered_per_s`) is what they sustain. Commands of one socket run one
 after the other, so `--senders` sockets (200) carry the load. References in the same run, same topology: two bare
