@@ -124,7 +124,8 @@ async def serve_socket(node: Node, transport: Transport) -> None:
             await transport.close(CloseCode.TRY_AGAIN_LATER, "older sessions still closing")
             return
     except BusUnavailable as exc:
-        log.warning("socket refused: bus unavailable", extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
+        log.warning("socket refused: bus unavailable",
+                    extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
         await transport.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
         return
     if node.draining:  # began while this socket authenticated: the drain's list of sockets is already made
@@ -136,7 +137,8 @@ async def serve_socket(node: Node, transport: Transport) -> None:
         await _open_session(node, session, frame_id, data)
         await _read_loop(node, session, transport)
     except BusUnavailable as exc:
-        log.warning("socket closed: bus unavailable", extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
+        log.warning("socket closed: bus unavailable",
+                    extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
         session.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
         await session.wait_closed(1.0)
     except Exception:
