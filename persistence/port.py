@@ -13,6 +13,7 @@ with `Conflict` when any document changed since it was read; callers then re-rea
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -116,10 +117,7 @@ NOTIFICATION_EVENT = "notification.new"
 def event_counts(change: Change) -> dict[str, int]:
     """How many events each player gets from a change (its events, and a `notification.new` per notification): the
     amount an adapter moves that player's head by."""
-    counts: dict[str, int] = {}
-    for player_id in [event.player_id for event in change.events] + [n.player_id for n in change.notifications]:
-        counts[player_id] = counts.get(player_id, 0) + 1
-    return counts
+    return dict(Counter([event.player_id for event in change.events] + [n.player_id for n in change.notifications]))
 
 
 def change_events(change: Change, unread: dict[str, int]) -> list[EventWrite]:
@@ -136,9 +134,7 @@ def change_events(change: Change, unread: dict[str, int]) -> list[EventWrite]:
 def number_events(events: list[EventWrite], heads: dict[str, int], at: float) -> list[LoggedEvent]:
     """Number a change's events (`change_events`) given each player's head once moved past them (`event_counts`):
     the player's first event of the change gets head - count + 1, the last gets head."""
-    counts: dict[str, int] = {}
-    for event in events:
-        counts[event.player_id] = counts.get(event.player_id, 0) + 1
+    counts = Counter(event.player_id for event in events)
     next_seq = {player_id: heads[player_id] - count + 1 for player_id, count in counts.items()}
     logged = []
     for event in events:

@@ -2,9 +2,9 @@
 
 Left to itself, SQLite checkpoints the WAL on the committing connection once the WAL passes 1,000 pages
 (`wal_autocheckpoint`): that commit copies the WAL into the database file and waits for the disk (fsync), and every
-change queued behind it waits too, with the node's core idle meanwhile (PERFORMANCE.md run 7: about 5 % of the
-core under trades, more since every commit also writes its events). Here a second connection, on a thread of its
-own, checkpoints every `seconds` in PASSIVE mode, which never blocks the writer; the writer keeps an automatic
+change queued behind it waits too, with the node's core idle meanwhile (PERFORMANCE.md run 7: 2-5 % of the core
+under trades, where every commit also writes its events). Here a second connection, on a thread of its own,
+checkpoints every `seconds` in PASSIVE mode, which never blocks the writer; the writer keeps an automatic
 checkpoint only as a backstop (`BACKSTOP_PAGES`), for a checkpointer that falls behind, so the WAL stays bounded.
 """
 

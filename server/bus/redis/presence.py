@@ -13,8 +13,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from server.bus.port import BusUnavailable
-from server.bus.redis.errors import UNREACHABLE
+from server.bus.redis.errors import reaching_redis
 from server.bus.redis.keys import ALIVE, P, presence_key
 
 log = logging.getLogger("valgame.bus.redis")
@@ -42,15 +41,13 @@ class RedisPresence:
 
     async def attach(self, player_id: str, session_id: str) -> None:
         value = f"{self.node_id}|{time.time():.6f}"
-        try:
+        with reaching_redis():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(self._key(player_id), session_id, value)
                 pipe.set(f"{P}session:{session_id}", player_id, ex=self.history_seconds)
                 await pipe.execute()
             if self.follow is not None and session_id not in self._attached:
                 await self.follow(player_id)  # before the socket reads its head: no event falls in between
-        except UNREACHABLE as exc:
-            raise BusUnavailable(str(exc)) from exc
         self._attached[session_id] = (player_id, value)
 
     async def detach(self, player_id: str, session_id: str) -> None:
@@ -94,28 +91,22 @@ class RedisPresence:
         return {n for n, flag in zip(ordered, flags, strict=True) if flag}
 
     async def sessions_of(self, player_id: str) -> list[tuple[str, str, float]]:
-        try:
+        with reaching_redis():
             entries = await self.redis.hgetall(self._key(player_id))
-        except UNREACHABLE as exc:
-            raise BusUnavailable(str(exc)) from exc
         parsed = []
         for session_id, value in entries.items():
             node, _, opened = value.decode().partition("|")
             parsed.append((session_id.decode(), node, float(opened or 0)))
-        try:
+        with reaching_redis():
             alive = await self._alive_nodes({node for _, node, _ in parsed})
             stale = [sid for sid, node, _ in parsed if node not in alive]
             if stale:
                 await self.redis.hdel(self._key(player_id), *stale)
-        except UNREACHABLE as exc:
-            raise BusUnavailable(str(exc)) from exc
         return [entry for entry in parsed if entry[1] in alive]
 
     async def session_owner(self, session_id: str) -> str | None:
-        try:
+        with reaching_redis():
             value = await self.redis.get(f"{P}session:{session_id}")
-        except UNREACHABLE as exc:
-            raise BusUnavailable(str(exc)) from exc
         return value.decode() if value else None
 
     async def heartbeat_once(self) -> None:
