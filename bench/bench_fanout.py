@@ -7,13 +7,20 @@ event to every subscriber. Latency of a delivery = arrival at the subscriber - t
 command (one monotonic clock for all processes). Per event: time to the last delivery; per delivery: p50/p99;
 deliveries/s = N / time to the last delivery. Median over `--rounds` events per target, targets interleaved.
 
-    python -m bench.bench_fanout --subscribers 1000,5000,10000 --rounds 5
+Sustained fan-out, in the same rounds (issue 17's way of measuring a broadcast server: several broadcasts in
+flight): `--in-flight` publisher sockets send `--stream-events` events in all, each socket its next as soon as its
+last is answered; the node's are `chat.send` on `chat:global` (its subscribers follow that topic too; the text is
+padded so a frame weighs what a listing does), the references' `pub`. Figures: deliveries/s = deliveries / (last
+arrival - first send), and the server's CPU per delivery over the stream.
+
+    python -m bench.bench_fanout --subscribers 1000,5000,10000 --rounds 5 [--in-flight 4 --stream-events 40]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 
 from bench.common import (
     GENERATOR_CPUS,
@@ -36,6 +43,8 @@ def main() -> None:
     parser.add_argument("--subscribers", default="1000,5000,10000")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-process", type=int, default=5000)
+    parser.add_argument("--in-flight", type=int, default=4, help="Publishers of the sustained fan-out (0: none).")
+    parser.add_argument("--stream-events", type=int, default=40, help="Events of each round's sustained fan-out.")
     add_transport_option(parser)
     args = parser.parse_args()
     sizes = [int(s) for s in args.subscribers.split(",")]
@@ -54,9 +63,10 @@ def main() -> None:
                     common = {"kind": kind_of(target), "host": "127.0.0.1", "port": ports[target]}
                     for i, n in enumerate(split(size, workers)):
                         swarm.send(i, "open", count=n, tokens=tokens, subscribe=True, **common)
-                    swarm.send(workers, "open", count=1, tokens=[publisher], group="pub", **common)
+                    swarm.send(workers, "open", count=max(1, args.in_flight), tokens=[publisher], group="pub",
+                               **common)
                     opened = [swarm.receive(i) for i in range(workers + 1)]
-                    if sum(o["opened"] for o in opened) != size + 1:
+                    if sum(o["opened"] for o in opened) != size + max(1, args.in_flight):
                         raise SystemExit(f"{target}: {opened}")
                 rounds: dict[str, list[dict[str, float]]] = {t: [] for t in names}
                 for _ in range(args.rounds):
@@ -75,16 +85,44 @@ def main() -> None:
                         figures = {"delivered": len(lat), "last_ms": last, "p50_ms": percentile(lat, 50),
                                    "p99_ms": percentile(lat, 99), "deliveries_per_s": len(lat) / last * 1000,
                                    "server_cpu_ms": server_cpu * 1000, "generator_cpu_ms": gen_cpu * 1000}
+                        if args.in_flight:
+                            figures.update(stream(swarm, workers, target, pids[target], args.stream_events, size))
                         rounds[target].append(figures)
                         print(f"subscribers={size} {target}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()),
                               flush=True)
                 med = {t: {k: median(r[k] for r in rounds[t]) for k in rounds[t][0]} for t in names}
                 add_ratios(med, names, "deliveries_per_s")
+                if args.in_flight:
+                    add_ratios(med, names, "stream_per_s", label="stream_ratio")
                 summary[str(size)] = med
             finally:
                 for swarm in swarms.values():
                     swarm.close()
         record("fanout", {"rounds": args.rounds, "results": summary})
+
+
+def stream(swarm: Swarm, workers: int, target: str, pid: int, events: int, size: int) -> dict[str, float]:
+    """One sustained fan-out on `target` to `size` subscribers: deliveries/s from the first send to the last
+    arrival, and the server's CPU per delivery (until every delivery arrived, or 30 s)."""
+    meter = CpuMeter([pid])
+    swarm.send(workers, "stream", kind=kind_of(target), events=events)
+    streamed = swarm.receive(workers)
+    if "error" in streamed:
+        raise SystemExit(f"{target}: {streamed}")
+    sent = streamed["sent"]
+
+    deadline = time.monotonic() + 30
+    while (sum(a["count"] for a in swarm.call("arrivals", clear=False, count_only=True)[:workers])
+           < len(sent) * size and time.monotonic() < deadline):
+        time.sleep(0.05)  # polling the subscribers' counts, bounded by the deadline
+    server_cpu = meter.seconds()
+    arrivals = [a["arrivals"] for a in swarm.call("arrivals")[:workers]]
+    arrived = [t for a in arrivals for key, _ in sent for t in a.get(key, [])]
+    if not arrived:
+        raise SystemExit(f"{target}: nothing of the stream arrived")
+    first = min(t for _, t in sent)
+    return {"stream_delivered": len(arrived), "stream_per_s": len(arrived) / (max(arrived) - first),
+            "stream_server_us_per_delivery": server_cpu * 1e6 / len(arrived)}
 
 
 if __name__ == "__main__":

@@ -185,15 +185,15 @@ def kind_of(target: str) -> str:
     return "valgame" if target.startswith("valgame") else target
 
 
-def add_ratios(med: dict[str, Any], names: Iterable[str], key: str) -> None:
+def add_ratios(med: dict[str, Any], names: Iterable[str], key: str, label: str = "ratio") -> None:
     """Each node target's `key` against the references (`ratio_vs_echo`, `ratio_picows_vs_socketio`, ...) and a
-    native transport's against the asgi node (`ratio_picows_vs_asgi`)."""
+    native transport's against the asgi node (`ratio_picows_vs_asgi`); `label` names a second figure's ratios."""
     for target in (t for t in names if t.startswith("valgame")):
         suffix = target.removeprefix("valgame")
-        med[f"ratio{suffix}_vs_echo"] = ratio(med[target][key], med["echo"][key])
-        med[f"ratio{suffix}_vs_socketio"] = ratio(med[target][key], med["socketio"][key])
+        med[f"{label}{suffix}_vs_echo"] = ratio(med[target][key], med["echo"][key])
+        med[f"{label}{suffix}_vs_socketio"] = ratio(med[target][key], med["socketio"][key])
         if target != "valgame" and "valgame" in med:
-            med[f"ratio{suffix}_vs_asgi"] = ratio(med[target][key], med["valgame"][key])
+            med[f"{label}{suffix}_vs_asgi"] = ratio(med[target][key], med["valgame"][key])
 
 
 @dataclass

@@ -92,8 +92,9 @@ class Peer(WSClient):
                 reply = await self.call("auth", {"token": self.token})
                 if b'"ok":true' not in reply[:80]:
                     raise RuntimeError(reply[:200].decode(errors="replace"))
-                if self.subscribe:
+                if self.subscribe:  # the market (single events) and global chat (sustained fan-out)
                     await self.call("sub.add", {"topic": "market"})
+                    await self.call("sub.add", {"topic": "chat:global"})
             else:  # the references: `sub` joins the market topic, `hello` names the socket
                 if self.subscribe:
                     await self.call("sub")
@@ -191,7 +192,9 @@ class Worker:
             self.arrivals[p[start:p.find(b'"', start)].decode()].append(now)
         elif p.startswith(b'{"type":"chat.message"') or p.startswith(b'42["chat.message"'):
             start = p.find(b'"text":"') + 8
-            self.arrivals[p[start:p.find(b'"', start)].decode()].append(now)
+            end = p.find(b'"', start)
+            dash = p.find(b"-", start, end)  # a sustained fan-out's padding follows its key
+            self.arrivals[p[start:dash if dash > 0 else end].decode()].append(now)
 
     def loop_done(self, peer: Peer) -> None:
         self._looping -= 1
@@ -307,7 +310,38 @@ class Worker:
             await asyncio.sleep(gap)
         return {"sent": sent, "cpu": time.process_time() - cpu}
 
-    async def op_arrivals(self, clear: bool = True) -> dict[str, Any]:
+    async def op_stream(self, kind: str, events: int, group: str = "pub") -> dict[str, Any]:
+        """Sustained fan-out: this worker's `group` sockets publish `events` in all, each sending its next as soon
+        as its last is answered (as many in flight as sockets). Valgame: `chat.send` on global chat, its text padded
+        to a listing's length so the frames weigh what the references' `market.listed` do; the references: `pub`."""
+        peers = self.group(group)
+        if not peers:
+            return {"error": "no open publisher sockets", "sent": []}
+        sent: list[tuple[str, float]] = []
+        pad = "x" * len(orjson.dumps(LISTING))
+
+        async def publish(i: int, peer: Peer) -> None:
+            for r in range(i, events, len(peers)):
+                key = f"S{os.getpid()}_{r}_{time.time_ns()}"
+                sent.append((key, perf()))
+                if kind == "valgame":
+                    reply = orjson.loads(await asyncio.wait_for(peer.call("chat.send", {"text": f"{key}-{pad}"}),
+                                                                30))
+                    if not reply.get("ok"):
+                        raise RuntimeError(str(reply)[:200])
+                else:
+                    await asyncio.wait_for(peer.call("pub", {**LISTING, "id": key}), 30)
+
+        cpu = time.process_time()
+        try:
+            await asyncio.gather(*(publish(i, peer) for i, peer in enumerate(peers)))
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"[:300], "sent": sent}
+        return {"sent": sent, "cpu": time.process_time() - cpu}
+
+    async def op_arrivals(self, clear: bool = True, count_only: bool = False) -> dict[str, Any]:
+        if count_only:  # how many arrived so far, cheap enough to poll
+            return {"count": sum(len(v) for v in self.arrivals.values())}
         out = {k: v for k, v in self.arrivals.items()}
         if clear:
             self.arrivals = defaultdict(list)

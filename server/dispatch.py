@@ -10,7 +10,6 @@ so a retry with the same `idem` key gets the one true outcome.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -19,6 +18,7 @@ from persistence import Unavailable
 from protocol import COMMANDS, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.bus import BusUnavailable
 from server.commands import HANDLERS, Call, CommandContext
+from server.deadlines import Deadline
 from server.game.errors import GameError
 from server.metrics import Metrics
 from server.players import Reply
@@ -27,9 +27,9 @@ from server.session import Session
 log = logging.getLogger("valgame.dispatch")
 
 
-async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes, deadline: float,
-                   retry_after: float) -> None:
-    """Answer one frame within `deadline` seconds; `retry_after` is the wait an `unavailable` reply asks for
+async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes,
+                   deadline: Deadline, retry_after: float) -> None:
+    """Answer one frame within `deadline`; `retry_after` is the wait an `unavailable` reply asks for
     (spread up to twice that, so clients cut off together do not come back together)."""
     started = time.perf_counter()
     try:
@@ -48,7 +48,7 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
             raise GameError(ErrorCode.FORBIDDEN, "operators only")
         if not session.accepting:
             raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
-        async with asyncio.timeout(deadline):
+        async with deadline:
             result = await HANDLERS[frame.type](Call(ctx, session, frame))
         if type(result) is Reply:
             session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))

@@ -17,6 +17,7 @@ from server.auth import Passwords, Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
 from server.combat_driver import CombatDriver
 from server.commands import CommandContext
+from server.deadlines import CommandDeadlines
 from server.event_log import EventLog
 from server.failpoints import Failpoints
 from server.game.config import GameSettings
@@ -86,6 +87,7 @@ class Node:
             chat=bus.chat, leaderboards=bus.leaderboards, names=self.names, topics=self.hub, combats=self.combats,
             ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10, keys),
             max_topics=settings.max_topics_per_socket)
+        self.deadlines = CommandDeadlines(settings.command_deadline_seconds)
         self._last_figures = (0.0, time.monotonic())
         self.bus_lag = 0.0
         self.draining = False

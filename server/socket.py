@@ -216,8 +216,10 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
 
 async def _read_loop(node: Node, session: Session, transport: Transport) -> None:
     settings = node.settings
-    abuse_limit, deadline, retry_after = (settings.rate_abuse_limit, settings.command_deadline_seconds,
-                                          settings.retry_after_seconds)
+    abuse_limit, retry_after = settings.rate_abuse_limit, settings.retry_after_seconds
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = node.deadlines.limit(task)  # the commands of this socket run one at a time, in this task
     idle = session.idle
     while True:
         if session.queued_bytes:

@@ -106,7 +106,9 @@ class PicowsSocket(WSListener):
     async def receive(self) -> str | bytes | None:
         inbox = self._inbox
         while not inbox:
-            self._waiter = asyncio.get_running_loop().create_future()
+            # The server's loop, not asyncio.get_running_loop(): on Python 3.11 that look-up makes a getpid system
+            # call, once per command on a socket that waits for its next frame.
+            self._waiter = self._server.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -311,6 +313,7 @@ class PicowsServer:
         self.accepting = 0  # connections accepted and not yet upgraded
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self.loop: asyncio.AbstractEventLoop  # the loop it serves on, from `start`
         picows_log = logging.getLogger("picows.server")
         picows_log.setLevel(max(picows_log.getEffectiveLevel(), logging.WARNING))  # not a line per connection
         self._logger = logging.LoggerAdapter(picows_log, {})  # an adapter: picows then makes no logger per socket
@@ -319,7 +322,7 @@ class PicowsServer:
         return len(self.sockets) + self.accepting + self.other_connections()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._protocol, self.host, self.port, backlog=4096)
 
     def _protocol(self) -> _Guarded:
