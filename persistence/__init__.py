@@ -52,7 +52,7 @@ def open_storage(url: str, *, event_log_seconds: float = 3600.0, commit_seconds:
     """Build the adapter a storage URL names: `sqlite:///path/to/file.db` or `mongodb://...`.
 
     `event_log_seconds`: how long a logged event is kept at least (MongoDB's TTL index; SQLite is trimmed by the
-    node's job). For MongoDB, `commit_seconds` bounds how long one `commit` retries (persistence/mongo.py), and
+    node's job). For MongoDB, `commit_seconds` bounds how long one `commit` retries (persistence/mongo_commit.py), and
     `exit_at` is a test-only hook called with "in_transaction" between a transaction's writes and its commit.
     SQLite needs neither: its one writer has no conflicts to retry, and a dying process's transaction is rolled
     back by the file; it takes its `synchronous` pragma and how often its WAL is checkpointed in the background

@@ -2,8 +2,8 @@
 
 Two ports: `AccountStore` (accounts, refresh tokens, revoked access tokens) and `GameStore` (players, the atomic
 `commit`, idempotency records, ledger, notifications, listings, meta). Each adapter implements both on one
-connection (`Storage`, with open/close/ping): SQLite in persistence/sqlite.py + sqlite_accounts.py, MongoDB in
-persistence/mongo.py + mongo_accounts.py.
+connection (`Storage`, with open/close/ping): SQLite in persistence/sqlite.py + sqlite_commit.py +
+sqlite_accounts.py, MongoDB in persistence/mongo.py + mongo_commit.py + mongo_accounts.py.
 
 A player's game state is one versioned document (bounded: at most 50 characters, 20 equipment items and 50
 consumable stacks), so most commands are a read, a pure rule and one conditional write. Writes that touch more
