@@ -2,17 +2,20 @@
 
 uvicorn bounds neither header size nor the time to send headers, and reads any request body it is handed. Here:
 
-- `guarded_protocols(limits)` returns uvicorn HTTP and WebSocket protocol classes that bound header bytes and
-  count (431), the time from connect (or the end of the last response) to a complete header block (the
-  connection is dropped: slowloris and silent connections), the rate of new connections per address, and a
-  hard cap on open connections (dropped at accept); the WebSocket class lets the app abort its transport (a
+- `guarded_protocols(limits, open_connections)` returns uvicorn HTTP and WebSocket protocol classes that bound
+  header bytes and count (431), the time from connect (or the end of the last response) to a complete header
+  block (the connection is dropped: slowloris and silent connections), the rate of new connections per address,
+  and a hard cap on open connections (dropped at accept); the WebSocket class lets the app abort its transport (a
   client that stopped reading is cut off, not drained: see `abort_of`).
 - `EdgeMiddleware` refuses request bodies over the limit (413, before more than the limit is read, chunked
-  included), answers 1013 to a socket opened while the node is at its connection limit (uvicorn's own
-  `limit_concurrency` answers HTTP with 503), and adds the security headers to every HTTP response.
+  included), answers a request with 503 and a socket with 1013 while the node is past its connection limit, and
+  adds the security headers to every HTTP response.
 
 All numbers come from `EdgeLimits` (built from the node's settings). Addresses in `trusted` (the load balancer,
-a load generator) are exempt from per-address limits: behind a proxy every client shares its address.
+a load generator) are exempt from per-address limits: behind a proxy every client shares its address. The
+connection limits count `open_connections()`: the node's open connections on every server it runs (uvicorn's, and
+picows' on the socket port with `--transport picows`), the one being judged included. Up to `max_connections` are
+served; a new one beyond is refused (503 / 1013), and beyond `hard_cap` dropped at accept.
 """
 
 from __future__ import annotations
@@ -128,8 +131,11 @@ def _plain_response(status: bytes, body: bytes) -> bytes:
             + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
 
 
-def guarded_protocols(limits: EdgeLimits) -> tuple[type[HttpToolsProtocol], type[WebSocketsSansIOProtocol]]:
-    """uvicorn protocol classes enforcing `limits` (passed to `uvicorn.Config(http=..., ws=...)`)."""
+def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | None = None
+                      ) -> tuple[type[HttpToolsProtocol], type[WebSocketsSansIOProtocol]]:
+    """uvicorn protocol classes enforcing `limits` (passed to `uvicorn.Config(http=..., ws=...)`). The hard cap
+    counts `open_connections()`, the node's total; without it (a server of uvicorn alone, as bench/'s references),
+    uvicorn's own connections."""
     noise = ClientNoise(logging.getLogger("uvicorn.error"))
 
     class GuardedHttp(HttpToolsProtocol):
@@ -142,7 +148,8 @@ def guarded_protocols(limits: EdgeLimits) -> tuple[type[HttpToolsProtocol], type
             self.logger = noise  # type: ignore[assignment]
             super().connection_made(transport)
             host = self.client[0] if self.client else None
-            if len(self.connections) > limits.hard_cap or not limits.admit_address(host):
+            count = open_connections() if open_connections is not None else len(self.connections)
+            if count > limits.hard_cap or not limits.admit_address(host):
                 self._refused = True
                 transport.abort()
                 return
@@ -242,13 +249,17 @@ def abort_of(scope: Scope) -> Callable[[], None] | None:
 
 
 class EdgeMiddleware:
-    """Body size limit, the socket connection limit (1013) and security headers, around the whole app."""
+    """Body size limit, the connection limit (503 / 1013) and security headers, around the whole app.
+
+    The connection limit is checked here rather than by uvicorn's `limit_concurrency`, which counts only uvicorn's
+    own connections: with picows the node's sockets are on another server, and `open_connections` counts both."""
 
     def __init__(self, app: ASGIApp, limits: EdgeLimits, open_connections: Callable[[], int],
                  connect_src: str = "") -> None:
         self.app = app
         self.limits = limits
         self.open_connections = open_connections
+        self.noise = ClientNoise(logging.getLogger("uvicorn.error"))  # the line uvicorn's own refusal logged
         # Sources the browser client may also connect to (the picows transport's socket port: 'self' is this one)
         self.headers = [(name, value.replace(b"connect-src 'self'", b"connect-src 'self' " + connect_src.encode())
                          if connect_src and name == b"content-security-policy" else value)
@@ -263,6 +274,10 @@ class EdgeMiddleware:
             return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.open_connections() > self.limits.max_connections:
+            self.noise.warning("Exceeded concurrency limit.")
+            await _unavailable(send, self.headers)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -319,6 +334,15 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _unavailable(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+    """503 as uvicorn's `limit_concurrency` answers it (the connection is closed: that frees its slot)."""
+    body = b"Service Unavailable"
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), *headers]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -6,6 +6,7 @@ import asyncio
 import math
 import resource
 import signal
+from collections.abc import Callable
 from concurrent.futures import Future
 from types import FrameType
 
@@ -17,6 +18,7 @@ from server.logs import configure
 from server.node import Node
 from server.settings import Settings
 from server.socket import native_sockets, socket_sources
+from server.transport.port import SocketServer
 
 
 class DrainingServer(uvicorn.Server):
@@ -64,9 +66,12 @@ def edge_limits(settings: Settings) -> EdgeLimits:
                       trusted=parse_networks(settings.trusted_addresses), limiter_keys=settings.limiter_max_keys)
 
 
-def uvicorn_config(app: object, settings: Settings, limits: EdgeLimits | None = None) -> uvicorn.Config:
+def uvicorn_config(app: object, settings: Settings, limits: EdgeLimits | None = None,
+                   open_connections: Callable[[], int] | None = None) -> uvicorn.Config:
+    """uvicorn's configuration for a node; `open_connections` counts the node's connections on every server
+    (server/edge.py), uvicorn's own when it runs alone."""
     limits = limits or edge_limits(settings)
-    http_protocol, ws_protocol = guarded_protocols(limits)
+    http_protocol, ws_protocol = guarded_protocols(limits, open_connections)
     try:
         import uvloop  # noqa: F401
 
@@ -88,7 +93,10 @@ def uvicorn_config(app: object, settings: Settings, limits: EdgeLimits | None = 
         log_config=None,
         timeout_graceful_shutdown=settings.drain_seconds,  # set again once the drain is over: what it left
         backlog=4096,
-        limit_concurrency=limits.max_connections,  # HTTP past it: 503 (sockets: 1013, in EdgeMiddleware)
+        # The connection limit is EdgeMiddleware's (503 / 1013, counting every server of the node). uvicorn's own
+        # check refuses when its connections or tasks, the new one included, reach `limit_concurrency`: one above
+        # the limit, it applies the same rule to uvicorn's count (never sooner), and still bounds the tasks.
+        limit_concurrency=limits.max_connections + 1,
         timeout_keep_alive=settings.keepalive_seconds,
         server_header=False,
     )
@@ -98,10 +106,16 @@ def serve(settings: Settings) -> None:
     configure(settings.log_level)
     node = Node(settings)
     limits = edge_limits(settings)
-    connections: set[object] = set()  # uvicorn's set of open connections, once the server exists
-    sockets = native_sockets(node, limits, lambda: len(connections))  # /ws on picows, when chosen
-    app = EdgeMiddleware(create_app(node=node, sockets=sockets), limits, lambda: len(connections),
+    connections: set[object] = set()  # uvicorn's set of open connections (HTTP, sockets on asgi), once it exists
+    sockets: SocketServer | None = None
+
+    def open_connections() -> int:
+        """The node's open connections on both servers: what `max_connections` and the hard cap count."""
+        return len(connections) + (sockets.open_count() if sockets is not None else 0)
+
+    sockets = native_sockets(node, limits, open_connections)  # /ws on picows, when chosen
+    app = EdgeMiddleware(create_app(node=node, sockets=sockets), limits, open_connections,
                          connect_src=socket_sources(settings))
-    server = DrainingServer(uvicorn_config(app, settings, limits), node)
+    server = DrainingServer(uvicorn_config(app, settings, limits, open_connections), node)
     connections = server.server_state.connections
     server.run()

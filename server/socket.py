@@ -74,8 +74,9 @@ class SocketEndpoint:
         await serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope)))
 
 
-def native_sockets(node: Node, limits: EdgeLimits, other_connections: Callable[[], int]) -> SocketServer | None:
-    """The server of `/ws` beside uvicorn that `transport` asks for (None: `asgi`, uvicorn serves it)."""
+def native_sockets(node: Node, limits: EdgeLimits, open_connections: Callable[[], int]) -> SocketServer | None:
+    """The server of `/ws` beside uvicorn that `transport` asks for (None: `asgi`, uvicorn serves it);
+    `open_connections` counts the node's connections on both servers."""
     settings = node.settings
     if settings.transport == "asgi":
         return None
@@ -85,7 +86,7 @@ def native_sockets(node: Node, limits: EdgeLimits, other_connections: Callable[[
 
     return PicowsServer(lambda transport: serve_socket(node, transport), limits,
                         KeepAlive(settings.ping_interval_seconds, settings.ping_timeout_seconds),
-                        host=settings.host, port=settings.ws_port, other_connections=other_connections)
+                        host=settings.host, port=settings.ws_port, open_connections=open_connections)
 
 
 def socket_sources(settings: Settings) -> str:

@@ -61,15 +61,17 @@ def test_load_balancer_checks_readiness_and_keeps_sockets_open() -> None:
     assert "server-template node" in cfg
 
 
-@pytest.mark.parametrize("where", ["compose", "one machine"])
+@pytest.mark.parametrize("where", ["compose", "one machine", "one machine, picows"])
 def test_one_haproxy_config_serves_compose_and_a_local_run(where: str) -> None:
     binary = haproxy_binary()
     if binary is None:
         pytest.skip("haproxy is not installed (scripts/test.sh installs Debian's package)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VALGAME_LB_")}
-    if where == "one machine":
+    if where.startswith("one machine"):
         env |= {"VALGAME_LB_BIND": "127.0.0.1:18080", "VALGAME_LB_NODE1": "127.0.0.1:18001",
                 "VALGAME_LB_NODE2": "127.0.0.1:18002", "VALGAME_LB_MAXCONN": "1000"}
+    if where.endswith("picows"):  # /ws to each node's socket port (tests/cluster/test_haproxy_sockets.py)
+        env |= {"VALGAME_LB_WS_NODE1": "127.0.0.1:19001", "VALGAME_LB_WS_NODE2": "127.0.0.1:19002"}
     config = str(DEPLOY / "haproxy" / "haproxy.cfg")
     check = subprocess.run([binary, "-c", "-f", config], capture_output=True, text=True, env=env, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr  # (the local run's traffic: tests/load)

@@ -54,6 +54,9 @@ CLOSE_TIMEOUT = 5.0  # after our close frame, how long the peer has to answer wi
 INBOX_PAUSE = 32  # frames received and not yet read by the endpoint before reading from the socket pauses
 INBOX_RESUME = 8
 READ_BUFFER = 4 * 1024  # picows' initial read buffer per socket (it grows as frames need): idle sockets stay small
+# The longest upgrade request head (request line to blank line) picows reads: its parser's `_http_max_size`, fixed
+# (no parameter sets it); past it picows drops the connection. `max_header_bytes` may not exceed it (checked at start).
+UPGRADE_HEAD_BYTES = 16 * 1024
 PROTOCOL_ERROR, INVALID_DATA = 1002, 1007  # RFC 6455 codes the protocol's CloseCode has no need to name
 _TEXT, _BINARY, _CONTINUATION, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 
@@ -252,13 +255,13 @@ class _Guarded(asyncio.BufferedProtocol):
         self._header_bytes = 0
 
     def connection_made(self, transport: Any) -> None:  # asyncio's or uvloop's (which does not subclass asyncio's)
-        self._transport = transport
         server = self._server
         peer = transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) else None
-        if server.open_count() >= server.limits.hard_cap or not server.limits.admit_address(host):
-            transport.abort()
+        if server.open_connections() >= server.limits.hard_cap or not server.limits.admit_address(host):
+            transport.abort()  # never counted: `_transport` stays None, so `connection_lost` counts nothing off
             return
+        self._transport = transport
         server.accepting += 1
         self._inner.connection_made(transport)
 
@@ -267,11 +270,19 @@ class _Guarded(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._header_bytes += nbytes
-        self._inner.buffer_updated(nbytes)
+        # Not counted as upgrading while picows reads: if this read completes the upgrade, picows calls
+        # `PicowsServer.connected` from within, which counts the socket among the open ones (once, not twice).
+        server = self._server
+        server.accepting -= 1
+        try:
+            self._inner.buffer_updated(nbytes)
+        finally:
+            upgraded = self._inner.listener is not None
+            if not upgraded:
+                server.accepting += 1
         transport = self._transport
         assert transport is not None
-        if self._inner.listener is not None:  # upgraded: picows' protocol takes the socket from here on
-            self._server.accepting -= 1
+        if upgraded:  # picows' protocol takes the socket from here on
             self._transport = None
             transport.set_protocol(self._inner)
         elif self._header_bytes > self._server.limits.max_header_bytes and not transport.is_closing():
@@ -300,15 +311,19 @@ class PicowsServer:
     """`/ws` on picows: listens on `port`, runs `handler` for each upgraded connection."""
 
     def __init__(self, handler: Handler, limits: EdgeLimits, keepalive: KeepAlive, *, host: str, port: int,
-                 other_connections: Callable[[], int] = lambda: 0) -> None:
+                 open_connections: Callable[[], int]) -> None:
         if keepalive.timeout > keepalive.interval:
             raise ValueError("with the picows transport, ping_timeout_seconds must not exceed ping_interval_seconds "
                              f"({keepalive.timeout} > {keepalive.interval}): picows would refuse every connection")
+        if limits.max_header_bytes > UPGRADE_HEAD_BYTES:
+            raise ValueError(f"with the picows transport, max_header_bytes ({limits.max_header_bytes}) must not "
+                             f"exceed {UPGRADE_HEAD_BYTES}, the longest upgrade request picows reads: it would drop "
+                             "longer ones")
         self.handler = handler
         self.limits = limits
         self.keepalive = keepalive
         self.host, self.port = host, port
-        self.other_connections = other_connections  # the HTTP side's open connections: the caps count both
+        self.open_connections = open_connections  # the node's, on both servers (this one's included): the caps
         self.sockets: set[PicowsSocket] = set()
         self.accepting = 0  # connections accepted and not yet upgraded
         self._tasks: set[asyncio.Task[None]] = set()
@@ -319,7 +334,7 @@ class PicowsServer:
         self._logger = logging.LoggerAdapter(picows_log, {})  # an adapter: picows then makes no logger per socket
 
     def open_count(self) -> int:
-        return len(self.sockets) + self.accepting + self.other_connections()
+        return len(self.sockets) + self.accepting
 
     async def start(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
@@ -342,7 +357,7 @@ class PicowsServer:
 
     def connected(self, socket: PicowsSocket) -> None:
         self.sockets.add(socket)
-        if self.open_count() > self.limits.max_connections:
+        if self.open_connections() > self.limits.max_connections:
             task = asyncio.get_running_loop().create_task(
                 socket.close(CloseCode.TRY_AGAIN_LATER, "node at capacity"))
         else:

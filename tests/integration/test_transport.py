@@ -83,6 +83,22 @@ async def test_picows_upgrade_is_refused_on_another_path_and_past_the_header_lim
         "HTTP/1.1 431 Request Header Fields Too Large", "")
 
 
+async def test_an_upgrade_head_of_max_header_bytes_is_accepted(server: ServerProcess) -> None:
+    """On either transport, with the default `max_header_bytes` (picows' own ceiling: see the next test)."""
+    limit = 16 * 1024  # Settings.max_header_bytes' default
+    lines = [f"x-pad{i}: ".encode() + b"a" * 3000 + b"\r\n" for i in range(4)]  # a line each < 8 KiB (websockets')
+    pad = limit - len(upgrade_request(extra=b"".join(lines) + b"x-pad: \r\n"))
+    head = upgrade_request(extra=b"".join(lines) + b"x-pad: " + b"a" * pad + b"\r\n")
+    assert len(head) == limit
+    assert " 101 " in status_of(server, head)
+
+
+async def test_picows_refuses_at_start_a_header_limit_beyond_what_picows_reads(
+        make_server: Callable[..., ServerProcess]) -> None:
+    with pytest.raises(RuntimeError, match=r"max_header_bytes \(32768\) must not exceed 16384"):
+        make_server(transport="picows", max_header_bytes=32 * 1024)
+
+
 async def test_picows_drops_a_connection_that_sends_no_upgrade_within_the_header_timeout(
         make_server: Callable[..., ServerProcess]) -> None:
     node = make_server(transport="picows", header_timeout_seconds=1)

@@ -2,7 +2,8 @@
 
 - single: one node on embedded defaults (SQLite in its data folder, in-process bus);
 - cluster: two nodes on a real redis-server (bus) and a real secantusd (the MongoDB-wire store), behind a real HAProxy
-  configured by deploy/haproxy/haproxy.cfg.
+  configured by deploy/haproxy/haproxy.cfg. On the picows transport HAProxy routes `/ws` to the nodes' socket
+  ports, and the nodes tell clients `/ws` (on HAProxy's address), as in the compose deployment.
 
 Clients go to `Deployment.url` (the node, or HAProxy). Used by bench/scenario.py and the load tests.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support import servers
 from tests.support.haproxy import HaproxyProcess
 from tests.support.mongo import MongoProcess
 from tests.support.redis import RedisProcess
@@ -72,12 +74,16 @@ def deployment(root: Path, cluster: bool, **node_settings: Any) -> Iterator[Depl
         stops.append(mongo.stop)
         mongo.start()
         nodes: list[ServerProcess] = []
+        picows = node_settings.get("transport", servers.TRANSPORT) == "picows"
+        if picows:
+            node_settings.setdefault("ws_public_url", "/ws")  # the socket through HAProxy, not beside it
         for i in range(1, CLUSTER_NODES + 1):
             node = ServerProcess(root / f"node{i}", bus=redis.url, storage=mongo.url("valgame"), **node_settings)
             stops.append(lambda node=node: _stop_node(node))  # type: ignore[misc]
             node.start(NODE_START_SECONDS)
             nodes.append(node)
-        balancer = HaproxyProcess(root / "haproxy", [f"127.0.0.1:{n.port}" for n in nodes])
+        balancer = HaproxyProcess(root / "haproxy", [f"127.0.0.1:{n.port}" for n in nodes],
+                                  socket_nodes=[f"127.0.0.1:{n.ws_port}" for n in nodes] if picows else None)
         stops.append(balancer.stop)
         balancer.start()
         processes = {f"node{i}": n.proc for i, n in enumerate(nodes, 1) if n.proc is not None}

@@ -1,5 +1,6 @@
 """A real HAProxy (Debian's package) on a free loopback port in front of nodes on this machine, configured by the
-same deploy/haproxy/haproxy.cfg as the compose deployment (the node addresses come from environment variables)."""
+same deploy/haproxy/haproxy.cfg as the compose deployment (the node addresses come from environment variables;
+with nodes on the picows transport, their socket addresses too, where HAProxy sends `/ws`)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,17 @@ def haproxy_binary() -> str | None:
 
 
 class HaproxyProcess:
-    def __init__(self, workdir: Path, nodes: list[str], maxconn: int = 8000) -> None:
+    def __init__(self, workdir: Path, nodes: list[str], maxconn: int = 8000,
+                 socket_nodes: list[str] | None = None) -> None:
+        """`nodes`: the nodes' HTTP addresses; `socket_nodes`: where each serves `/ws`, in the same order, when
+        that is another port (picows); None: `/ws` goes to `nodes` with everything else (asgi)."""
         if not 1 <= len(nodes) <= MAX_NODES:
             raise ValueError(f"deploy/haproxy/haproxy.cfg takes 1 to {MAX_NODES} node addresses, not {len(nodes)}")
+        if socket_nodes is not None and len(socket_nodes) != len(nodes):
+            raise ValueError(f"one socket address per node: {len(socket_nodes)} for {len(nodes)} nodes")
         self.workdir = workdir
         self.nodes = nodes
+        self.socket_nodes = socket_nodes
         self.maxconn = maxconn  # the compose default (100,000) asks for more file descriptors than a test has
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -36,6 +43,10 @@ class HaproxyProcess:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
     def start(self, timeout: float = 20) -> HaproxyProcess:
         binary = haproxy_binary()
         if binary is None:
@@ -44,6 +55,7 @@ class HaproxyProcess:
         env["VALGAME_LB_BIND"] = f"127.0.0.1:{self.port}"
         env["VALGAME_LB_MAXCONN"] = str(self.maxconn)
         env.update({f"VALGAME_LB_NODE{i}": address for i, address in enumerate(self.nodes, 1)})
+        env.update({f"VALGAME_LB_WS_NODE{i}": address for i, address in enumerate(self.socket_nodes or [], 1)})
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child process)
         try:
