@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -44,6 +45,8 @@ class Peer(WSClient):
         self.looping = False
         self.command = b""
         self.sent_at = 0.0
+        self.auth_reply = b""  # the `auth` reply (valgame): the player's summary and the event `seq` it starts from
+        self.listener: Callable[[bytes], None] | None = None  # takes every frame once set (an active player)
 
     # --- set-up calls (one outstanding at a time) ---------------------------------------------------------------
     def call(self, type_: str, data: dict[str, Any] | None = None, idem: str | None = None) -> asyncio.Future[bytes]:
@@ -71,6 +74,7 @@ class Peer(WSClient):
                 reply = await self.call("auth", {"token": self.token})
                 if b'"ok":true' not in reply[:80]:
                     raise RuntimeError(reply[:200].decode(errors="replace"))
+                self.auth_reply = reply
                 if self.subscribe:
                     await self.call("sub.add", {"topic": "market"})
             else:  # the references: `sub` joins the market topic, `hello` names the socket
@@ -117,7 +121,9 @@ class Peer(WSClient):
             elif head == b"40":
                 asyncio.get_running_loop().create_task(self._setup())
             return
-        if p[:5] == b'{"id"':
+        if self.listener is not None:
+            self.listener(p)
+        elif p[:5] == b'{"id"':
             if self.looping:
                 self._loop_reply(p)
             else:

@@ -268,6 +268,12 @@ class Worker:
         return {**counts, "wall": wall, "refusals": dict(refusals), "cpu": time.process_time() - cpu,
                 "lat_us": [int(x * 1e6) for x in latencies], "idem_keys": next(keys) if keyed else 0}
 
+    async def op_play(self, **args: Any) -> dict[str, Any]:
+        """Active players (bench/swarm_players.py `play`)."""
+        from bench.swarm_players import play
+
+        return await play(self, **args)
+
     async def op_close(self) -> dict[str, Any]:
         for peer in self.peers:
             peer.abort()
