@@ -91,6 +91,9 @@ class Player:
     # --- frames -------------------------------------------------------------------------------------------------
     def on_frame(self, payload: bytes) -> None:
         now = perf()
+        if payload.startswith(b'{"type":"market.'):  # the market feed: most frames, no seq, counted unparsed
+            self.tally.events[payload[9:payload.index(b'"', 9)].decode()] += 1
+            return
         message = orjson.loads(payload)
         if "ok" not in message:  # replies carry `ok`, events never
             self.on_event(message)
