@@ -1,10 +1,11 @@
 """Light commands, closed loop: N clients each send `energy.get`, wait for the reply, send again.
 
-For each client count, the node, the bare echo (bench/reference_echo.py) and python-socketio
-(bench/reference_socketio.py, Redis manager) are measured in turn, run after run, so the machine's noise falls on
-all three alike. Each run: `--warmup` s, then `--duration` s measured (bounded also by `--max-commands`).
+For each client count, the node, the bare echo through Starlette (bench/reference_echo.py), the same echo as a plain
+ASGI callable (bench/reference_plain.py: the stack's true ceiling) and python-socketio (bench/reference_socketio.py,
+Redis manager) are measured in turn, run after run, so the machine's noise falls on all alike. Each run: `--warmup`
+s, then `--duration` s measured (bounded also by `--max-commands`).
 Printed per target: commands/s, p50/p95/p99 latency, server CPU (cores), generator CPU per command; then the
-medians over runs and the ratios node/echo and node/socketio.
+medians over runs and the ratios node/echo, node/plain and node/socketio.
 
     python -m bench.bench_commands --clients 100,1000 --runs 3 [--transports asgi,picows]
 """

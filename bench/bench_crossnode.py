@@ -8,8 +8,9 @@ hands it to the socket. Latency = arrival on B's socket -
 sending on A's (one monotonic clock). At most 1,000 whispers are unanswered at a time: when the servers cannot keep
 up, sending waits and the achieved rate (`delivered_per_s`) is what they sustain. Commands of one socket run one
 after the other, so `--senders` sockets (200) carry the load. References in the same run, same topology: two bare
-echo processes relaying through Redis pub/sub (one PUBLISH per whisper), and two python-socketio servers with the
-Redis manager (emit to the receiver's room). All servers and Redis are pinned to core 0, the generator to core 1.
+echo processes relaying through Redis pub/sub (one PUBLISH per whisper), the same as plain ASGI callables, and two
+python-socketio servers with the Redis manager (emit to the receiver's room). All servers and Redis are pinned to
+core 0, the generator to core 1.
 
     python -m bench.bench_crossnode --rates 1000,10000 --duration 5 --runs 3
     python -m bench.bench_crossnode --bus sentinel   # or cluster: the nodes on a Sentinel set or a 3-master cluster
@@ -25,10 +26,12 @@ import redis as redis_client
 
 from bench.common import (
     GENERATOR_CPUS,
+    REFERENCES,
     SERVER_CPUS,
     WORK,
     CpuMeter,
     Reference,
+    add_ratios,
     add_transport_option,
     kind_of,
     median,
@@ -69,15 +72,14 @@ def main() -> None:
     node_targets = [node_target(t) for t in transports_of(args)]
     nodes = {target: [start_valgame(f"cross{i}-{target}", bus=bus_url, storage=f"sqlite:///{shared}",
                                     transport=transport_of(target)) for i in range(2)] for target in node_targets}
-    echo = [Reference("bench.reference_echo", redis.url) for _ in range(2)]
-    sio = [Reference("bench.reference_socketio", redis.url) for _ in range(2)]
+    references = {r: [Reference(f"bench.reference_{r}", redis.url) for _ in range(2)] for r in REFERENCES}
     servers = {**{target: [(n.ws_port, n.proc.pid) for n in pair] for target, pair in nodes.items()},
-               "echo": [(r.port, r.proc.pid) for r in echo], "socketio": [(r.port, r.proc.pid) for r in sio]}
-    names = (*node_targets, "echo", "socketio")
+               **{r: [(ref.port, ref.proc.pid) for ref in pair] for r, pair in references.items()}}
+    names = (*node_targets, *REFERENCES)
     swarms: dict[str, Swarm] = {}
     try:
         keys = [f"r{i}" for i in range(args.pairs)]
-        targets: dict[str, list[str]] = {"echo": keys, "socketio": keys}
+        targets: dict[str, list[str]] = dict.fromkeys(REFERENCES, keys)
         tokens: dict[str, tuple[list[str], list[str]]] = {}
         for target, pair in nodes.items():
             players = asyncio.run(register_players(pair[0].http, 2 * args.pairs))
@@ -115,7 +117,9 @@ def main() -> None:
                     runs[target].append(figures)
                     print(f"rate={rate:g} {target}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()),
                           flush=True)
-            summary[f"{rate:g}"] = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in names}
+            med = {t: {k: median(r[k] for r in runs[t]) for k in runs[t][0]} for t in names}
+            add_ratios(med, names, "delivered_per_s")
+            summary[f"{rate:g}"] = med
         shards = shard_messages(ha) if isinstance(ha, ClusterSet) else None
         if shards is not None:
             print(f"messages published per shard (SPUBLISH calls): {shards}", flush=True)
@@ -127,8 +131,9 @@ def main() -> None:
         for pair in nodes.values():
             for node in pair:
                 stop_node(node)
-        for ref in echo + sio:
-            ref.stop()
+        for pair in references.values():
+            for ref in pair:
+                ref.stop()
         redis.stop()
         if ha is not None:
             ha.stop()

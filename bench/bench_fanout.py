@@ -2,10 +2,12 @@
 
 N sockets subscribe to the market topic (`sub.add market`); one more socket publishes: on the node a `market.list`
 of a potion (every subscriber receives `market.listed`; the potion is then taken back with `market.cancel`, whose
-`market.cancelled` also fans out, between rounds), on the references a `pub` command whose handler sends one
-event to every subscriber. Latency of a delivery = arrival at the subscriber - the moment the publisher sent its
+`market.cancelled` also fans out, between rounds), on the references (Starlette's echo, the plain-ASGI echo,
+python-socketio) a `pub` command whose handler sends one event to every subscriber. Latency of a delivery = arrival
+at the subscriber - the moment the publisher sent its
 command (one monotonic clock for all processes). Per event: time to the last delivery; per delivery: p50/p99;
-deliveries/s = N / time to the last delivery. Median over `--rounds` events per target, targets interleaved.
+deliveries/s = N / time to the last delivery. Median over `--rounds` events per target, targets interleaved; the
+node's ratios against each reference (`ratio_vs_echo`, `ratio_vs_plain`, `ratio_vs_socketio`).
 
 Sustained fan-out, in the same rounds (issue 17's way of measuring a broadcast server: several broadcasts in
 flight): `--in-flight` publisher sockets send `--stream-events` events in all, each socket its next as soon as its

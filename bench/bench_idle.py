@@ -1,6 +1,7 @@
 """Idle authenticated sockets held by one node: how many, the memory per socket and the CPU to hold them.
 
-For each target (the node, the bare echo, python-socketio), in a fresh server process pinned to core 0:
+For each target (the node, the bare echo through Starlette, the plain-ASGI echo, python-socketio), in a fresh
+server process pinned to core 0:
 open `--warm` sockets, read the server's RSS, open the rest up to `--sockets` (spread over worker processes of
 5,000 sockets each: the open-files limit is 20,000 per process) at a steady pace over `--spread` seconds, as
 clients arrive in production, so that every target's ping timers are spread alike; read the RSS again, hold them
@@ -25,6 +26,7 @@ import time
 from bench.common import (
     BENCH_NODE,
     GENERATOR_CPUS,
+    REFERENCES,
     TARGETS,
     CpuMeter,
     Reference,
@@ -119,11 +121,9 @@ def main() -> None:
         results = {t: measure(t, args, redis.url) for t in targets}
     finally:
         redis.stop()
-    if "valgame" in results and "echo" in results:
-        results["kib_ratio_vs_echo"] = ratio(results["valgame"]["kib_per_socket"], results["echo"]["kib_per_socket"])
-    if "valgame" in results and "socketio" in results:
-        results["kib_ratio_vs_socketio"] = ratio(results["valgame"]["kib_per_socket"],
-                                                 results["socketio"]["kib_per_socket"])
+    for reference in (r for r in REFERENCES if "valgame" in results and r in results):
+        results[f"kib_ratio_vs_{reference}"] = ratio(results["valgame"]["kib_per_socket"],
+                                                     results[reference]["kib_per_socket"])
     for target in nodes:
         if target != "valgame" and "valgame" in results and target in results:
             results[f"kib_ratio{target.removeprefix('valgame')}_vs_asgi"] = ratio(

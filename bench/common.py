@@ -102,7 +102,7 @@ def start_valgame(name: str, **settings: Any) -> ServerProcess:
 
 
 class Reference:
-    """bench/reference_echo.py or bench/reference_socketio.py as a process pinned to the server core."""
+    """bench/reference_echo.py, reference_plain.py or reference_socketio.py as a process pinned to the server core."""
 
     def __init__(self, module: str, redis_url: str | None = None) -> None:
         self.port = free_port()
@@ -152,7 +152,8 @@ def stop_node(node: ServerProcess) -> None:
         node.kill()
 
 
-TARGETS = ("valgame", "echo", "socketio")
+TARGETS = ("valgame", "echo", "plain", "socketio")
+REFERENCES = ("echo", "plain", "socketio")  # Starlette's echo, the plain-ASGI echo, python-socketio
 TRANSPORTS = ("asgi", "picows")  # the node's socket transports (server/transport/)
 
 
@@ -181,30 +182,32 @@ def transport_of(target: str) -> str:
 
 
 def kind_of(target: str) -> str:
-    """The swarm's client kind for a target: every node target speaks the node's protocol."""
-    return "valgame" if target.startswith("valgame") else target
+    """The swarm's client kind for a target: every node target speaks the node's protocol, both echo references the
+    echo dialect."""
+    return "valgame" if target.startswith("valgame") else "echo" if target == "plain" else target
 
 
 def add_ratios(med: dict[str, Any], names: Iterable[str], key: str, label: str = "ratio") -> None:
-    """Each node target's `key` against the references (`ratio_vs_echo`, `ratio_picows_vs_socketio`, ...) and a
-    native transport's against the asgi node (`ratio_picows_vs_asgi`); `label` names a second figure's ratios."""
+    """Each node target's `key` against the references it ran beside (`ratio_vs_echo`, `ratio_vs_plain`,
+    `ratio_picows_vs_socketio`, ...) and a native transport's against the asgi node (`ratio_picows_vs_asgi`);
+    `label` names a second figure's ratios."""
     for target in (t for t in names if t.startswith("valgame")):
         suffix = target.removeprefix("valgame")
-        med[f"{label}{suffix}_vs_echo"] = ratio(med[target][key], med["echo"][key])
-        med[f"{label}{suffix}_vs_socketio"] = ratio(med[target][key], med["socketio"][key])
+        for reference in (r for r in REFERENCES if r in med):
+            med[f"{label}{suffix}_vs_{reference}"] = ratio(med[target][key], med[reference][key])
         if target != "valgame" and "valgame" in med:
             med[f"{label}{suffix}_vs_asgi"] = ratio(med[target][key], med["valgame"][key])
 
 
 @dataclass
 class Targets:
-    """The nodes (one per transport) and the two references, side by side on the server core; python-socketio has
+    """The nodes (one per transport) and the three references, side by side on the server core; python-socketio has
     its Redis. The nodes share one SQLite file, so the players registered on `node` exist on all of them."""
 
     node: ServerProcess
     ports: dict[str, int]  # by target name (`names`): where its sockets are
     pids: dict[str, int]
-    names: tuple[str, ...]  # node targets first, then echo and socketio
+    names: tuple[str, ...]  # node targets first, then echo, plain and socketio
 
 
 @contextmanager
@@ -218,14 +221,13 @@ def start_targets(name: str, transports: Iterable[str] = ("asgi",)) -> Iterator[
         for transport in transports:
             nodes[node_target(transport)] = start_valgame(f"{name}-{transport}", transport=transport,
                                                           storage=f"sqlite:///{shared}")
-        echo = Reference("bench.reference_echo")
-        started.append(echo)
-        sio = Reference("bench.reference_socketio", redis.url)
-        started.append(sio)
+        for reference in REFERENCES:
+            started.append(Reference(f"bench.reference_{reference}", redis.url if reference == "socketio" else None))
         ports = {target: node.ws_port for target, node in nodes.items()}
         pids = {target: node.proc.pid for target, node in nodes.items() if node.proc is not None}
-        yield Targets(next(iter(nodes.values())), {**ports, "echo": echo.port, "socketio": sio.port},
-                      {**pids, "echo": echo.proc.pid, "socketio": sio.proc.pid}, (*nodes, "echo", "socketio"))
+        for reference, ref in zip(REFERENCES, started, strict=True):
+            ports[reference], pids[reference] = ref.port, ref.proc.pid
+        yield Targets(next(iter(nodes.values())), ports, pids, (*nodes, *REFERENCES))
     finally:
         for node in nodes.values():
             stop_node(node)

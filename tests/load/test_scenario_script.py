@@ -15,7 +15,7 @@ import pytest
 
 from tests.load.smoke import skip_without_locust
 from tests.support.haproxy import haproxy_binary
-from tests.support.servers import REPO, wait_until
+from tests.support.servers import REPO, process_alive, wait_until
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -26,14 +26,6 @@ def scenario_command(*args: str) -> list[str]:
 
 def scenario_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "VALGAME_BENCH_DIR": str(tmp_path / "bench")}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.timeout(150)
@@ -64,7 +56,7 @@ def test_a_scaled_run_reports_judges_and_stops_what_it_started(tmp_path: Path) -
 
     pids = json.loads((out / "processes.json").read_text())
     assert set(pids) == {"node", "locust"}
-    assert not [role for role, pid in pids.items() if alive(pid)]
+    assert not [role for role, pid in pids.items() if process_alive(pid)]
     assert not list((tmp_path / "bench").glob("scenario-normal-*"))  # the run's data was removed
 
 
@@ -88,7 +80,7 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
         wait_until(load_running, 90, "the stress scenario's load", interval=0.2)
         pids = json.loads((out / "processes.json").read_text())
         assert set(pids) == {"node1", "node2", "redis", "secantusd", "haproxy", "locust"}, pids
-        assert all(alive(pid) for pid in pids.values())
+        assert all(process_alive(pid) for pid in pids.values())
         script.send_signal(signal.SIGINT)  # the script alone, as a Ctrl-C it handles
         assert script.wait(90) == 130, (tmp_path / "scenario.log").read_text()[-3000:]
     finally:
@@ -96,7 +88,7 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
             script.kill()
             script.wait()
         log.close()
-    assert not [role for role, pid in pids.items() if alive(pid)]
+    assert not [role for role, pid in pids.items() if process_alive(pid)]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "interrupted" and summary["deployment"] == "cluster"
     assert "run interrupted" in (tmp_path / "scenario.log").read_text()

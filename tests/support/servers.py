@@ -49,6 +49,15 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float, sig: int 
         proc.wait()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, exited but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class ServerProcess:
     """One node as a separate process, the way an operator runs it."""
 
