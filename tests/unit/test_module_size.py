@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-ROOTS = ("protocol", "server", "persistence", "valgame_client", "locustfiles")
+ROOTS = ("protocol", "server", "persistence", "valgame_client", "locustfiles", "bench")
 MAX_LINES = 400
 
 
