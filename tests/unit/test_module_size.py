@@ -1,7 +1,7 @@
 """Every module a reader can hold in mind (issue 16): no .py module of the product is longer than 400 lines.
 
 Physical lines, as `wc -l` counts them (a last line without its newline counts too), blank lines and docstrings
-included: they are what a reader scrolls through. bench/ is not held to it here.
+included: they are what a reader scrolls through. The benchmarks (bench/) are held to it too.
 """
 
 from __future__ import annotations
