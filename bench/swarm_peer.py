@@ -11,14 +11,11 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from bench.wsclient import WSClient
-
-if TYPE_CHECKING:
-    from bench.swarm_worker import Worker
 
 perf = time.perf_counter  # CLOCK_MONOTONIC on Linux: comparable between processes
 
@@ -28,6 +25,24 @@ LISTING: dict[str, Any] = {
     "level": 1, "featured": False, "created_at": 1764400000.25, "expires_at": 1765004800.25, "seller": "bench_pub",
     "seller_id": "p_0123456789abcdef", "item": {"id": "i_0123456789abcdef", "code": "pocion-vida-menor",
                                                 "kind": "consumable", "uses": 1}}
+
+
+class Worker(Protocol):
+    """What a peer needs of the worker process holding it (bench/swarm_worker.py): the counts it keeps, the closed
+    loop's state, and where events and a finished loop go."""
+
+    replies: int
+    lost: int
+    measuring: bool
+    running: bool
+    latencies: list[float]
+    loop_count: int
+    loop_errors: int
+    loop_max: int
+
+    def on_event(self, peer: Peer, p: bytes) -> None: ...
+
+    def loop_done(self, peer: Peer) -> None: ...
 
 
 class Peer(WSClient):

@@ -27,14 +27,11 @@ import itertools
 import random
 import time
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from bench.swarm_peer import Peer, perf
-
-if TYPE_CHECKING:
-    from bench.swarm_worker import Worker
 
 DUNGEON = "cueva-goblins"
 ACTIONS = ("energy", "state", "inventory", "browse", "combat", "trade")
@@ -226,11 +223,11 @@ class Player:
                 self.items.append(received["id"])
 
 
-async def play(worker: Worker, duration: float, think: float, timeout: float, settle: float,
+async def play(sockets: list[Peer], duration: float, think: float, timeout: float, settle: float,
                seed: int) -> dict[str, Any]:
-    """Every open `valgame` socket of the worker plays for `duration` s; then, for at most `settle` s, the last
-    replies and the end of the combats under way are awaited."""
-    peers = [p for p in worker.peers if p.kind == "valgame" and not p.closed and p.auth_reply]
+    """Every open `valgame` socket of a worker's `sockets` plays for `duration` s; then, for at most `settle` s, the
+    last replies and the end of the combats under way are awaited."""
+    peers = [p for p in sockets if p.kind == "valgame" and not p.closed and p.auth_reply]
     if not peers:
         return {"error": "no authenticated sockets"}
     tally = Tally()

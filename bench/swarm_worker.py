@@ -305,7 +305,7 @@ class Worker:
         """Active players (bench/swarm_players.py `play`)."""
         from bench.swarm_players import play
 
-        return await play(self, **args)
+        return await play(self.peers, **args)
 
     async def op_close(self) -> dict[str, Any]:
         for peer in self.peers:
