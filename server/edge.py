@@ -329,20 +329,22 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
 
 
 async def _too_large(send: Send, limit: int) -> None:
+    # The rest of the body is never read, so the connection cannot carry another request.
     body = b'{"error":{"code":"bad_request","message":"request body over ' + str(limit).encode() + b' bytes"}}'
-    # `connection: close`: the rest of the body is never read, so the connection cannot carry another request.
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    await _closing_response(send, 413, b"application/json", body)
 
 
 async def _unavailable(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
     """503 as uvicorn's `limit_concurrency` answers it (the connection is closed: that frees its slot)."""
-    body = b"Service Unavailable"
-    await send({"type": "http.response.start", "status": 503, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), *headers]})
+    await _closing_response(send, 503, b"text/plain; charset=utf-8", b"Service Unavailable", headers)
+
+
+async def _closing_response(send: Send, status: int, content_type: bytes, body: bytes,
+                            headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole response that ends its connection (`connection: close`)."""
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
