@@ -66,6 +66,7 @@ class CpuSampler(threading.Thread):
         self.start_time = time.time()
         self.rows: list[tuple[float, str, float]] = []  # (seconds since start_time, process, cores)
         self._pids: dict[str, int] = {}
+        self._trees: set[str] = set()  # names whose children count too (Locust's forked workers)
         self._lock = threading.Lock()
         self._done = threading.Event()
 
@@ -73,17 +74,19 @@ class CpuSampler(threading.Thread):
         self.start_time = time.time()  # second 0 of the samples (and of the charts)
         super().start()
 
-    def watch(self, name: str, pid: int) -> None:
+    def watch(self, name: str, pid: int, *, with_children: bool = False) -> None:
         with self._lock:
             self._pids[name] = pid
+            if with_children:
+                self._trees.add(name)
 
     def _read(self) -> dict[str, float]:
         with self._lock:
-            pids = dict(self._pids)
+            pids, trees = dict(self._pids), set(self._trees)
         seconds: dict[str, float] = {}
         for name, pid in pids.items():
             try:
-                seconds[name] = cpu_seconds(pid)
+                seconds[name] = cpu_seconds(pid) + (_children_cpu_seconds(pid) if name in trees else 0.0)
             except (FileNotFoundError, ProcessLookupError):
                 pass  # exited: no more samples
         with open("/proc/stat") as f:
@@ -120,16 +123,35 @@ class CpuSampler(threading.Thread):
                 for name, v in by_process.items()}
 
 
-def start_locust(scenario: Scenario, host: str, prefix: Path, scale: float, out: Path) -> subprocess.Popen[bytes]:
+def _children_cpu_seconds(pid: int) -> float:
+    """The CPU of a process's living children (a worker that exits between two samples takes its last share)."""
+    total = 0.0
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(child) for child in f.read().split()]
+    for child in children:
+        try:
+            total += cpu_seconds(child)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def start_locust(scenario: Scenario, host: str, prefix: Path, scale: float, out: Path,
+                 processes: int) -> subprocess.Popen[bytes]:
     check_loopback(httpx.URL(host).host)
-    env = {**os.environ, "VALGAME_SCALE": str(scale)}
+    # Locust's users run in one process (one core) unless it forks workers: --processes N gives it N (plus the
+    # master, which only aggregates), so a run on a machine with cores to spare measures the deployment, not Locust.
+    forks = ["--processes", str(processes)] if processes > 1 else []
+    # Locust runs in the output folder: the locustfiles import the client SDK of this checkout, installed or not.
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "VALGAME_SCALE": str(scale), "PYTHONPATH": path}
     log = (out / "locust.log").open("ab")
     try:
         # Its own session: a Ctrl-C at the terminal reaches this script, which stops Locust once, cleanly.
         return subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles" / f"{scenario.name}.py"), "--headless",
              "--host", host, "--csv", str(prefix), "--csv-full-history", "--html", f"{prefix}.html",
-             "--stop-timeout", "10", "--only-summary", "--loglevel", "WARNING"],
+             "--stop-timeout", "10", "--only-summary", "--loglevel", "WARNING", *forks],
             cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
@@ -159,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     bound = scenario.seconds * args.scale + TIME_BOUND_MARGIN
     sampler = CpuSampler(args.cpu_interval)
     facts: dict[str, Any] = {"scenario": scenario.name, "shape": scenario.shape, "scale": args.scale,
-                             "deployment": kind, "machine_at_start": machine()}
+                             "deployment": kind, "locust_processes": args.locust_processes,
+                             "machine_at_start": machine()}
     print(f"{scenario.name} ({scenario.shape}) x {args.scale:g} on {kind}; results in {out}", flush=True)
     outcome = "finished"
     try:
@@ -168,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 for role, pid in deployed.pids().items():
                     sampler.watch(role, pid)
-                locust = start_locust(scenario, deployed.url, prefix, args.scale, out)
-                sampler.watch("locust", locust.pid)
+                locust = start_locust(scenario, deployed.url, prefix, args.scale, out, args.locust_processes)
+                sampler.watch("locust", locust.pid, with_children=True)
                 sampler.start()
                 facts |= {"url": deployed.url, "pids": {**deployed.pids(), "locust": locust.pid},
                           "started": sampler.start_time}
@@ -229,10 +252,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the scenario's players and durations, for a try-out (0 < F <= 1)")
     parser.add_argument("--out", type=Path, help="folder of the results (default: a new one under the bench dir)")
+    parser.add_argument("--locust-processes", type=int, default=1,
+                        help="Locust worker processes (its --processes); 1: Locust's users share one process")
     parser.add_argument("--cpu-interval", type=float, default=1.0, help="seconds between CPU samples")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:
         parser.error("--scale must be in (0, 1]: it only shortens a scenario")
+    if not 1 <= args.locust_processes <= 16:
+        parser.error("--locust-processes must be in [1, 16]")
     return args
 
 

@@ -24,6 +24,11 @@ def scenario_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.scenario", *args]
 
 
+def locust_workers(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
 def scenario_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "VALGAME_BENCH_DIR": str(tmp_path / "bench")}
 
@@ -67,8 +72,8 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
         pytest.skip("haproxy is not installed (scripts/test.sh installs Debian's package)")
     out = tmp_path / "out"
     log = (tmp_path / "scenario.log").open("wb")
-    script = subprocess.Popen(scenario_command("stress", "--cluster", "--scale", "0.05", "--out", str(out)),
-                              cwd=REPO, env=scenario_env(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+    command = scenario_command("stress", "--cluster", "--scale", "0.05", "--out", str(out), "--locust-processes", "2")
+    script = subprocess.Popen(command, cwd=REPO, env=scenario_env(tmp_path), stdout=log, stderr=subprocess.STDOUT)
     try:
         history = out / "stress_stats_history.csv"
 
@@ -81,6 +86,8 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
         pids = json.loads((out / "processes.json").read_text())
         assert set(pids) == {"node1", "node2", "redis", "secantusd", "haproxy", "locust"}, pids
         assert all(process_alive(pid) for pid in pids.values())
+        workers = locust_workers(pids["locust"])
+        assert len(workers) == 2, workers  # Locust forked its two worker processes
         script.send_signal(signal.SIGINT)  # the script alone, as a Ctrl-C it handles
         assert script.wait(90) == 130, (tmp_path / "scenario.log").read_text()[-3000:]
     finally:
@@ -89,6 +96,8 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
             script.wait()
         log.close()
     assert not [role for role, pid in pids.items() if process_alive(pid)]
+    assert not [pid for pid in workers if process_alive(pid)]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "interrupted" and summary["deployment"] == "cluster"
+    assert summary["locust_processes"] == 2
     assert "run interrupted" in (tmp_path / "scenario.log").read_text()
