@@ -80,18 +80,22 @@ class CpuSampler(threading.Thread):
             if with_children:
                 self._trees.add(name)
 
-    def _read(self) -> dict[str, float]:
+    def _read(self) -> dict[tuple[str, int], float]:
+        """CPU seconds so far of each watched process (and each child of those watched with theirs), by (name, pid):
+        a name's share of an interval is the sum over the pids seen at both ends, so a child that exits in between
+        neither subtracts its past nor adds it twice."""
         with self._lock:
             pids, trees = dict(self._pids), set(self._trees)
-        seconds: dict[str, float] = {}
+        seconds: dict[tuple[str, int], float] = {}
         for name, pid in pids.items():
-            try:
-                seconds[name] = cpu_seconds(pid) + (_children_cpu_seconds(pid) if name in trees else 0.0)
-            except (FileNotFoundError, ProcessLookupError):
-                pass  # exited: no more samples
+            for one in [pid, *(_children(pid) if name in trees else [])]:
+                try:
+                    seconds[name, one] = cpu_seconds(one)
+                except (FileNotFoundError, ProcessLookupError):
+                    pass  # exited: no more samples
         with open("/proc/stat") as f:
             ticks = [int(x) for x in f.readline().split()[1:]]
-        seconds["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK  # all but idle and iowait
+        seconds["machine", 0] = (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK  # all but idle and iowait
         return seconds
 
     def run(self) -> None:
@@ -100,9 +104,11 @@ class CpuSampler(threading.Thread):
             now, now_at = self._read(), time.monotonic()
             elapsed = now_at - at
             offset = time.time() - self.start_time
-            for name, used in now.items():
-                if name in before:
-                    self.rows.append((offset, name, (used - before[name]) / elapsed))
+            used: dict[str, float] = {}
+            for key, total in now.items():
+                if key in before:
+                    used[key[0]] = used.get(key[0], 0.0) + total - before[key]
+            self.rows.extend((offset, name, seconds / elapsed) for name, seconds in used.items())
             before, at = now, now_at
 
     def stop(self) -> None:
@@ -123,17 +129,12 @@ class CpuSampler(threading.Thread):
                 for name, v in by_process.items()}
 
 
-def _children_cpu_seconds(pid: int) -> float:
-    """The CPU of a process's living children (a worker that exits between two samples takes its last share)."""
-    total = 0.0
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        children = [int(child) for child in f.read().split()]
-    for child in children:
-        try:
-            total += cpu_seconds(child)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(child) for child in f.read().split()]
+    except FileNotFoundError:
+        return []
 
 
 def start_locust(scenario: Scenario, host: str, prefix: Path, scale: float, out: Path,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.scenario import CpuSampler
 from tests.load.smoke import skip_without_locust
 from tests.support.haproxy import haproxy_binary
 from tests.support.servers import REPO, process_alive, wait_until
@@ -100,4 +101,36 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "interrupted" and summary["deployment"] == "cluster"
     assert summary["locust_processes"] == 2
+    with (out / "cpu.csv").open() as f:
+        locust_cpu = [float(row["cores"]) for row in csv.DictReader(f) if row["process"] == "locust"]
+    assert locust_cpu and min(locust_cpu) >= 0, locust_cpu  # workers that exit do not take their past with them
     assert "run interrupted" in (tmp_path / "scenario.log").read_text()
+
+
+BUSY_HALF_SECOND = "import time\\nend = time.process_time() + 0.5\\nwhile time.process_time() < end: pass"
+CHILD_THEN_WAIT = f"""
+import subprocess, sys
+subprocess.run([sys.executable, "-c", "{BUSY_HALF_SECOND}"])
+print("child done", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_cpu_sampler_counts_children_and_never_subtracts_one_that_exited() -> None:
+    """Locust's workers are children of its master: their CPU is the master's row, and a worker that exits while the
+    master lives on must not turn the next sample negative (its past is not taken back)."""
+    parent = subprocess.Popen([sys.executable, "-c", CHILD_THEN_WAIT], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    sampler = CpuSampler(0.05)
+    try:
+        sampler.watch("tree", parent.pid, with_children=True)
+        sampler.start()
+        assert parent.stdout is not None and parent.stdout.readline() == b"child done\n"
+        seen = len(sampler.rows)
+        wait_until(lambda: len(sampler.rows) >= seen + 4, 10, "samples after the child exited", interval=0.05)
+    finally:
+        sampler.stop()
+        parent.kill()
+        parent.wait()
+    tree = [cores for _, name, cores in sampler.rows if name == "tree"]
+    assert min(tree) >= 0, tree
+    assert sum(tree) * sampler.interval > 0.25, tree  # most of the child's 0.5 s was counted under its parent
