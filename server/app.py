@@ -13,8 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from persistence import Unavailable
 from server import http
 from server.auth import PasswordsBusy
+from server.bus import BusUnavailable
 from server.node import Node
 from server.settings import Settings
 from server.socket import SocketEndpoint
@@ -31,6 +33,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _passwords_busy(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PasswordsBusy)
     return http.busy_response(exc)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Unavailable | BusUnavailable)
+    return http.unavailable_response(http.node_of(request).settings.retry_after_seconds)
 
 
 def create_app(settings: Settings | None = None, node: Node | None = None,
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None,
         Mount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"),  # the browser client
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={http.HttpError: _http_error, PasswordsBusy: _passwords_busy})
+                    exception_handlers={http.HttpError: _http_error, PasswordsBusy: _passwords_busy,
+                                        Unavailable: _unavailable, BusUnavailable: _unavailable})
     app.state.node = node
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import random
 import re
 import time
 from typing import Any
@@ -41,6 +42,13 @@ def busy_response(exc: PasswordsBusy) -> JSONResponse:
     """Any route whose password hashing is refused (the pool's queue is full): 503, nothing was done."""
     return error_response(HttpError(503, ErrorCode.UNAVAILABLE, "too many logins at once; retry shortly",
                                     retry_after_ms=max(1000, int(exc.retry_after * 1000))))
+
+
+def unavailable_response(retry_after: float) -> JSONResponse:
+    """Any route whose storage or bus gave up (out of reach, or too slow to answer in its bound): 503 with the wait a
+    command's `unavailable` reply asks for, spread as it is, never a 500 for a request that passed validation."""
+    wait_ms = max(1000, int(retry_after * (1 + random.random()) * 1000))
+    return error_response(HttpError(503, ErrorCode.UNAVAILABLE, "service busy; retry shortly", retry_after_ms=wait_ms))
 
 
 def node_of(request: Request) -> Node:
