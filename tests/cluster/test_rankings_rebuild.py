@@ -47,7 +47,7 @@ async def test_a_node_whose_rebuild_failed_tries_again(make_cluster: Any, connec
 
     await restart_redis_empty(cluster)
     await eventually(lambda: logged(node, FAILED), 30, "the first rebuild to fail")
-    await eventually(lambda: on_level_board(player), 30, "the player back on the level board")
+    await eventually(lambda: on_level_board(player), 30, "the player back on the level board", interval=0.25)
     assert node.log().count(FAILED) == 1  # the one armed failure; the attempt after it rebuilt the board
 
 
@@ -67,4 +67,5 @@ async def test_a_node_whose_rebuilds_fail_does_not_keep_the_others_from_it(make_
         await eventually(lambda: logged(failing, FAILED), 30, "the failing node's first rebuild to fail")
     finally:
         other.proc.send_signal(signal.SIGCONT)
-    await eventually(lambda: on_level_board(player), 30, "the player back on the level board (the other node's work)")
+    await eventually(lambda: on_level_board(player), 30, "the player back on the level board (the other node's work)",
+                     interval=0.25)
