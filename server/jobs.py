@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from persistence import AccountStore, GameStore, Unavailable
 from protocol.codes import ErrorCode
-from server.bus import Leaderboards
+from server.bus import Claims, Leaderboards
 from server.game import market
 from server.game.errors import GameError
 from server.game.outcome import RuleContext
@@ -21,6 +21,11 @@ from server.players import Plan, Players
 
 log = logging.getLogger("valgame.jobs")
 IDEM_KEEP_SECONDS = 48 * 3600
+# Rebuilding the rankings after the bus lost its data (`rebuild_rankings_after_loss`):
+REBUILD_CLAIM, REBUILT_MARK = "rebuild-rankings", "rankings-rebuilt"
+REBUILD_LEASE_SECONDS = 60  # a node's hold on the rebuild while it runs: it lapses if that node dies mid-way
+REBUILT_KEEP_SECONDS = 3600  # the mark that tells the other nodes (and late ones) there is nothing left to do
+REBUILD_RETRY_FIRST, REBUILD_RETRY_MAX = 0.5, 10.0  # seconds between two tries of a node: doubling, bounded
 
 
 async def sweep_once(store: GameStore, players: Players, now: float | None = None) -> int:
@@ -79,6 +84,40 @@ async def rebuild_rankings(store: GameStore, leaderboards: Leaderboards) -> int:
         await leaderboards.rank_clear(board)
         await leaderboards.rank_set(board, scores)
     return count
+
+
+async def rebuild_rankings_after_loss(store: GameStore, leaderboards: Leaderboards, claims: Claims,
+                                      fail_at: Callable[[str], None] = lambda point: None) -> int | None:
+    """The bus came back without its data: rebuild the leaderboards from storage, by one of the nodes that saw the
+    loss, until it is done. Every such node runs this until the boards are marked rebuilt (or the node stops, which
+    cancels it). The node that takes the claim rebuilds and marks; an attempt that fails (right after a restart,
+    on a pooled connection Redis closed; the storage down) releases the claim at once, so whichever node tries next,
+    this one or another, takes it; a claim whose node died mid-way lapses after REBUILD_LEASE_SECONDS. Between two
+    tries a node waits REBUILD_RETRY_FIRST, doubling up to REBUILD_RETRY_MAX. Returns the players ranked, or None
+    when another node did it. (`fail_at` is the test-only failpoint `rebuild_rankings`, server/failpoints.py.)"""
+    delay = REBUILD_RETRY_FIRST
+    while True:
+        try:
+            done, _ = await claims.get_count(REBUILT_MARK)
+            if done:
+                return None
+            if await claims.claim_once(REBUILD_CLAIM, REBUILD_LEASE_SECONDS):
+                try:
+                    fail_at("rebuild_rankings")
+                    count = await rebuild_rankings(store, leaderboards)
+                    await claims.add_count(REBUILT_MARK, count, REBUILT_KEEP_SECONDS)
+                except BaseException:
+                    await claims.release(REBUILD_CLAIM)
+                    raise
+                log.info("rankings rebuilt", extra={"players": count})
+                return count
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("rankings not rebuilt yet: retrying",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:200], "retry_in": delay})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, REBUILD_RETRY_MAX)
 
 
 async def every(seconds: float, work: Callable[[], Awaitable[int | None]], name: str, metrics: Metrics) -> None:

@@ -44,7 +44,7 @@ class Node:
         self.id = settings.node_id or f"node-{secrets.token_hex(3)}"
         self.game = GameSettings().with_overrides(settings.game_overrides)
         self.metrics = Metrics()
-        self.failpoints = Failpoints(settings.testonly_exit_at)
+        self.failpoints = Failpoints(settings.testonly_exit_at, settings.testonly_fail_at)
         if not 0 < settings.storage_commit_seconds < settings.command_deadline_seconds:
             raise ValueError("storage_commit_seconds must be above 0 and below command_deadline_seconds")
         storage = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds,
@@ -95,6 +95,7 @@ class Node:
         self._drain_ends = 0.0  # its deadline (time.monotonic)
         self.started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._rebuild: asyncio.Task[int | None] | None = None  # rebuilding the rankings after the bus lost its data
 
     async def start(self, serve: bool = True) -> None:
         """Open the ports; with `serve`, also start the timers and scheduled jobs of a serving node."""
@@ -224,10 +225,11 @@ class Node:
         """The bus is back after a gap. Cached states may have missed announcements of changes meanwhile: they are
         dropped. Each socket catches up from the event log on what was published for it meanwhile (nothing a player
         must see lived only on the bus, so no socket is closed for it). Leaderboards kept on a bus that lost its data
-        are rebuilt from storage (by one node)."""
+        are rebuilt from storage (by one node; every node that saw the loss keeps trying until it is done)."""
         self.players.cache.clear()
-        if lost and await self.bus.claims.claim_once("rebuild-rankings", 60):
-            self.spawn(jobs.rebuild_rankings(self.storage, self.bus.leaderboards), "rebuild-rankings")
+        if lost and (self._rebuild is None or self._rebuild.done()):  # a rebuild still trying covers this loss too
+            self._rebuild = self.spawn(jobs.rebuild_rankings_after_loss(
+                self.storage, self.bus.leaderboards, self.bus.claims, self.failpoints.fail_at), "rebuild-rankings")
         await self._check_events()
 
     async def _check_events(self) -> None:

@@ -186,6 +186,9 @@ class Settings:
     testonly_exit_at: str = setting(
         "", "TEST ONLY (leave empty in production): `point[:n],...` where the process exits at once, as if killed "
             "(server/failpoints.py lists the points), for fault tests.")
+    testonly_fail_at: str = setting(
+        "", "TEST ONLY (leave empty in production): `point[:n],...` steps that fail (raise) the first n times they "
+            "run (server/failpoints.py lists the points), to show in fault tests that they are retried.")
     metrics_token: str = setting(
         "", "When set, `GET /metrics` requires `Authorization: Bearer <token>` (Prometheus: `authorization` in the "
             "scrape config); empty: open, for a node whose port only the scraper reaches.")

@@ -280,7 +280,7 @@ class RedisLink:
         may have lost them), then let the node deal with what its sockets missed. True when Redis lost its data."""
         await self._presence.heartbeat_once()
         epoch = await self._read_epoch()
-        lost, self._epoch = epoch != self._epoch, epoch
+        lost = epoch != self._epoch
         await self._presence.renew()
         if self._on_recovered is not None:
             try:
@@ -289,6 +289,9 @@ class RedisLink:
                 raise
             except Exception:
                 log.exception("bus recovery failed", extra={"node": self.node_id})
+        # Only now: a recovery cut short by a Redis error is made again, and must still know the data was lost (else
+        # the node would never rebuild what went with it).
+        self._epoch = epoch
         return lost
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
