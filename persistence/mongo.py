@@ -36,6 +36,7 @@ from pymongo.monitoring import CommandListener
 
 from persistence.mongo_accounts import Doc, MongoAccounts
 from persistence.mongo_commit import COMMIT_SECONDS, MongoCommit
+from persistence.mongo_errors import guard_operations
 from persistence.port import IdemRecord, LedgerEntry, ListingQuery, LoggedEvent, Notification, PlayerDoc
 
 DEFAULT_DATABASE = "valgame"
@@ -84,9 +85,11 @@ def _notification(doc: Doc) -> Notification:
     return Notification(doc["_id"], doc["player_id"], doc["kind"], doc["data"], doc["at"], doc["read"])
 
 
+@guard_operations
 class MongoStorage(MongoCommit, MongoAccounts):
     """Both storage ports on one client: game state here and in persistence/mongo_commit.py (`commit`, which writes
-    a new account with its player in one transaction), accounts and tokens in persistence/mongo_accounts.py."""
+    a new account with its player in one transaction), accounts and tokens in persistence/mongo_accounts.py. Every
+    port operation answers the store out of reach with `Unavailable` (persistence/mongo_errors.py)."""
 
     def __init__(self, url: str, *, event_listeners: Sequence[CommandListener] | None = None,
                  ping_timeout: float = 2.0, commit_seconds: float = COMMIT_SECONDS,
