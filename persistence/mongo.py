@@ -37,12 +37,14 @@ from pymongo.monitoring import CommandListener
 from persistence.mongo_accounts import Doc, MongoAccounts
 from persistence.mongo_commit import COMMIT_SECONDS, MongoCommit
 from persistence.mongo_errors import guard_operations
+from persistence.mongo_pool import HeldCount
 from persistence.port import IdemRecord, LedgerEntry, ListingQuery, LoggedEvent, Notification, PlayerDoc
 
 DEFAULT_DATABASE = "valgame"
 SCHEMA_VERSION = 1
 SCHEMA_KEY = "__schema__"  # the meta document holding the schema version (not a get_meta/put_meta key)
 ITER_BATCH = 500
+POOL_SIZE = 50  # default bound of the client's connections to each server (the node passes `storage_pool_size`)
 
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -94,14 +96,15 @@ class MongoStorage(MongoCommit, MongoAccounts):
     def __init__(self, url: str, *, event_listeners: Sequence[CommandListener] | None = None,
                  ping_timeout: float = 2.0, commit_seconds: float = COMMIT_SECONDS,
                  exit_at: Callable[[str], None] | None = None, event_log_seconds: float = 3600.0,
-                 **client_options: Any) -> None:
+                 pool_size: int = POOL_SIZE, **client_options: Any) -> None:
         self.url = url
         self.event_log_seconds = event_log_seconds  # how long the TTL index keeps a logged event
-        self.event_listeners = list(event_listeners or [])
+        # HeldCount tells an operation whose caller left whether it holds a connection (persistence/mongo_pool.py)
+        self.event_listeners: list[Any] = [HeldCount(), *(event_listeners or [])]
         self.ping_timeout = ping_timeout
         self.commit_seconds = commit_seconds
         self.exit_at = exit_at  # TEST ONLY: called with "in_transaction" between the writes and the commit
-        self.client_options = client_options
+        self.client_options = {"maxPoolSize": pool_size, **client_options}
         self._client: AsyncMongoClient[Doc] | None = None
         self._db: AsyncDatabase[Doc] | None = None
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from persistence.mongo_pool import finish_on_connection
 from persistence.port import AccountStore, GameStore, Unavailable
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         with reaching_mongo():
-            return await method(*args, **kwargs)
+            return await finish_on_connection(method(*args, **kwargs))
     return guarded
 
 
@@ -72,7 +73,8 @@ def _guarded_iterator(method: Callable[..., AsyncIterator[T]]) -> Callable[..., 
 
 
 def guard_operations(cls: type[T]) -> type[T]:
-    """Class decorator of the adapter: every port operation runs inside `reaching_mongo`."""
+    """Class decorator of the adapter: every port operation runs inside `reaching_mongo`, and (but the iteration of
+    all players, a job's) keeps its connection when its caller is cancelled (persistence/mongo_pool.py)."""
     for name in port_operations():
         method = getattr(cls, name)
         wrapped = _guarded_iterator(method) if inspect.isasyncgenfunction(method) else _guarded(method)

@@ -4,6 +4,7 @@ wire keeps its connection instead of making the pool open a new one (persistence
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,25 @@ async def test_every_operation_of_a_store_out_of_reach_fails_unavailable(tmp_pat
     finally:
         await storage.close()
         server.stop()
+
+
+async def test_a_read_cancelled_on_the_wire_keeps_its_connection(fresh_mongo_url: str) -> None:
+    connections = Connections()
+    storage = MongoStorage(fresh_mongo_url, event_listeners=[connections], pool_size=1)
+    await storage.open()
+    try:
+        assert await storage.load_player("p1") is None
+        opened = connections.created
+        sent = asyncio.Event()
+        connections.on_find = sent.set
+        read = asyncio.ensure_future(storage.load_player("p1"))
+        await sent.wait()  # the find is written: the read holds the pool's one connection until its reply
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        connections.on_find = None
+        assert await storage.load_player("p1") is None  # served on the same connection, once the first read ended
+        assert (connections.created, connections.closed) == (opened, 0)
+    finally:
+        await storage.client.drop_database(storage.db.name)
+        await storage.close()
