@@ -3,15 +3,12 @@
 It advertises itself as a single-node replica set, so transactions, sessions and retryable writes work as they do
 against a MongoDB replica set. Its `find_one_and_update` scans the collection: keep test data small.
 With `transaction_lifetime`, the same server is started through tests/support/secantusd_lifetime.py, which sets
-how long a transaction may live (the daemon has no option for it: 60 s), and with `max_connections` how many
-connections it holds at once (1,000 in the daemon) before it closes new ones at once.
+how long a transaction may live (the daemon has no option for it: 60 s).
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -21,23 +18,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import bson
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from tests.support.servers import REPO, free_port, stop_process, wait_until
 
-OP_MSG = 2013  # the wire protocol's message opcode
-
 
 class MongoProcess:
     def __init__(self, log_dir: Path | None = None, transaction_lifetime: float | None = None,
-                 max_connections: int | None = None) -> None:
+                 storage_path: Path | None = None) -> None:
         self.port = free_port()
         self.log_dir = log_dir
         self.transaction_lifetime = transaction_lifetime
-        self.max_connections = max_connections
+        self.storage_path = storage_path  # a folder keeps the data across a stop and a start (default: in memory)
         self.log_path: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -57,14 +51,12 @@ class MongoProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"secantusd-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child process)
-        command = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", ":memory:",
+        storage = str(self.storage_path) if self.storage_path is not None else ":memory:"
+        command = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", storage,
                    "--log-level", "WARNING"]
-        if self.transaction_lifetime is not None or self.max_connections is not None:
-            command = [sys.executable, "-m", "tests.support.secantusd_lifetime", "--port", str(self.port)]
-            if self.transaction_lifetime is not None:
-                command += ["--transaction-lifetime", str(self.transaction_lifetime)]
-            if self.max_connections is not None:
-                command += ["--max-connections", str(self.max_connections)]
+        if self.transaction_lifetime is not None:
+            command = [sys.executable, "-m", "tests.support.secantusd_lifetime", "--port", str(self.port),
+                       "--transaction-lifetime", str(self.transaction_lifetime)]
         try:
             self.proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
@@ -116,38 +108,3 @@ def database(url: str) -> Iterator[Database[dict[str, Any]]]:
         yield client[url.rsplit("/", 1)[1]]
     finally:
         client.close()
-
-
-def _hello(sock: socket.socket) -> bool:
-    """Say `hello` on a raw connection (OP_MSG); whether the server answered (False: it closed the connection)."""
-    body = struct.pack("<I", 0) + b"\x00" + bson.encode({"hello": 1, "$db": "admin"})
-    try:
-        sock.sendall(struct.pack("<iiii", 16 + len(body), 1, 0, OP_MSG) + body)
-        header = sock.recv(4)
-        if len(header) < 4:
-            return False
-        left = struct.unpack("<i", header)[0] - 4
-        while left > 0:
-            chunk = sock.recv(left)
-            if not chunk:
-                return False
-            left -= len(chunk)
-        return True
-    except OSError:  # reset by the server
-        return False
-
-
-def take_free_connections(address: str, most: int = 2000, timeout: float = 10) -> list[socket.socket]:
-    """Open connections to a MongoDB-wire server until it refuses one (at its connection cap), and return those it
-    took: the server is then full until they are closed."""
-    host, port = address.rsplit(":", 1)
-    taken: list[socket.socket] = []
-    for _ in range(most):
-        sock = socket.create_connection((host, int(port)), timeout=timeout)
-        if not _hello(sock):
-            sock.close()
-            return taken
-        taken.append(sock)
-    for sock in taken:
-        sock.close()
-    raise RuntimeError(f"{address} took {most} connections and refused none")

@@ -9,9 +9,6 @@ Unlike mongod, which counts from a transaction's start and sweeps expired ones e
 ends a transaction idle that long, the next time any transaction command reaches it.
 
     python -m tests.support.secantusd_lifetime --port 27017 --transaction-lifetime 6
-
-It also takes the daemon's cap on simultaneous connections (`--max-connections`, the server's `max_connections`,
-1,000 in the daemon, which offers no flag for it either), for the tests of a store that refuses connections.
 """
 
 from __future__ import annotations
@@ -28,13 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--transaction-lifetime", type=float, default=60.0, metavar="SECONDS")
-    parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument("--transaction-lifetime", type=float, required=True, metavar="SECONDS")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = SecantusDBServer(host=args.host, port=args.port, storage_path=":memory:", enable_test_commands=False,
-                              transaction_lifetime_seconds=args.transaction_lifetime,
-                              max_connections=args.max_connections)
+                              transaction_lifetime_seconds=args.transaction_lifetime)
 
     def stop(signum: int, frame: object) -> None:
         server.stop()
