@@ -50,7 +50,8 @@ class Node:
         storage = open_storage(settings.storage_url, event_log_seconds=settings.history_seconds,
                                commit_seconds=settings.storage_commit_seconds, exit_at=self.failpoints.exit_at,
                                sqlite_synchronous=settings.sqlite_synchronous,
-                               sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds)
+                               sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds,
+                               mongo_pool_size=settings.storage_pool_size)
         self.storage: Storage = watch_storage(storage, self.metrics.storage, settings)
         self.hub = Hub(self.metrics)
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)

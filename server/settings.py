@@ -129,6 +129,11 @@ class Settings:
         5.0, "Longest one MongoDB commit may retry write conflicts (documents held by another transaction, e.g. a "
              "dead node's) or wait for the server, before its command is answered `unavailable`; below "
              "`command_deadline_seconds`.")
+    storage_pool_size: int = setting(
+        50, "Most connections a node holds to each MongoDB server (PyMongo's `maxPoolSize`); operations beyond wait "
+            "for one, within their command's deadline. The store, not the number of connections, bounds how many "
+            "operations finish per second: 50 lets a node keep a store of a few cores busy, and 20 nodes stay "
+            "under a server's 1,000 connections (secantusd's cap). Not used with SQLite.")
     retry_after_seconds: float = setting(
         1.0, "The wait an `unavailable` reply asks for (`retry_after_ms`, spread up to twice this).")
     state_cache_size: int = setting(

@@ -545,3 +545,13 @@ def test_open_storage_builds_each_adapter(tmp_path: Path) -> None:
     assert isinstance(open_storage(f"sqlite://{tmp_path}/game.db"), SQLiteStorage)
     mongo = open_storage("mongodb://127.0.0.1:1/valgame_test")
     assert isinstance(mongo, MongoStorage) and mongo.url == "mongodb://127.0.0.1:1/valgame_test"
+
+
+async def test_event_heads_of_many_players_at_once(storage: Storage) -> None:
+    """More players than one look-up takes (the MongoDB adapter reads them in batches): each gets its own head."""
+    players = [f"p{i:03d}" for i in range(130)]
+    await storage.commit(Change(players=[PlayerWrite(p, f"name-{p}", None, state()) for p in players]))
+    await storage.commit(Change(events=[EventWrite(p, "tick", {}) for i, p in enumerate(players) for _ in range(i % 3)],
+                                at=10.0))
+    asked = [*reversed(players), "nobody"]
+    assert await storage.event_heads(asked) == {**{p: i % 3 for i, p in enumerate(players)}, "nobody": 0}

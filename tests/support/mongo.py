@@ -26,10 +26,12 @@ from tests.support.servers import REPO, free_port, stop_process, wait_until
 
 
 class MongoProcess:
-    def __init__(self, log_dir: Path | None = None, transaction_lifetime: float | None = None) -> None:
+    def __init__(self, log_dir: Path | None = None, transaction_lifetime: float | None = None,
+                 storage_path: Path | None = None) -> None:
         self.port = free_port()
         self.log_dir = log_dir
         self.transaction_lifetime = transaction_lifetime
+        self.storage_path = storage_path  # a folder keeps the data across a stop and a start (default: in memory)
         self.log_path: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +51,8 @@ class MongoProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"secantusd-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 (owned by the child process)
-        command = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", ":memory:",
+        storage = str(self.storage_path) if self.storage_path is not None else ":memory:"
+        command = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", storage,
                    "--log-level", "WARNING"]
         if self.transaction_lifetime is not None:
             command = [sys.executable, "-m", "tests.support.secantusd_lifetime", "--port", str(self.port),
