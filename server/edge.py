@@ -6,7 +6,8 @@ uvicorn bounds neither header size nor the time to send headers, and reads any r
   header bytes and count (431), the time from connect (or the end of the last response) to a complete header
   block (the connection is dropped: slowloris and silent connections), the rate of new connections per address,
   and a hard cap on open connections (dropped at accept); the WebSocket class lets the app abort its transport (a
-  client that stopped reading is cut off, not drained: see `abort_of`).
+  client that stopped reading is cut off, not drained: see `abort_of`) and write a text frame straight to it while
+  nothing stands in the way (`text_writer_of`).
 - `EdgeMiddleware` refuses request bodies over the limit (413, before more than the limit is read, chunked
   included), answers a request with 503 and a socket with 1013 while the node is past its connection limit, and
   adds the security headers to every HTTP response.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,13 +33,15 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from protocol import CloseCode
 from server.ratelimit import WindowCounter
 
 log = logging.getLogger("valgame.edge")
+_OPEN = State.OPEN
 
-ABORT_EXTENSION = "valgame.abort"
+SOCKET_EXTENSION = "valgame.socket"  # what the guarded WebSocket protocol offers the app beside ASGI
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                  b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
@@ -231,7 +235,21 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
             super().handle_connect(event)
             scope = getattr(self, "scope", None)
             if scope is not None:
-                scope["extensions"][ABORT_EXTENSION] = {"abort": self.abort}
+                scope["extensions"][SOCKET_EXTENSION] = {"abort": self.abort, "write_text": self.write_text}
+
+        def write_text(self, text: str) -> bool:
+            """Write one text frame to the transport now, as `send` does with `websocket.send` on an open
+            connection, without its ASGI message, its coroutines and websockets' per-frame objects (a fan-out pays
+            them once per subscriber). False, having written nothing, when `send` must take it: the transport
+            pushes back (`send` waits), the connection is not open (`send` refuses), or it compresses."""
+            # OPEN: accepted, and no close frame sent or received (websockets moves on at either; uvicorn's
+            # `close_sent` and `initial_response` are set only in other states). `disconnected`: the transport is
+            # gone, which websockets' state does not follow.
+            conn = self.conn
+            if self.writable.is_set() and not self.disconnected and conn.state is _OPEN and not conn.extensions:
+                self.transport.write(text_frame(text.encode()))
+                return True
+            return False
 
         def abort(self) -> None:
             """Drop the connection now, whatever its send buffer holds: a peer that stopped reading would
@@ -244,8 +262,24 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
 
 def abort_of(scope: Scope) -> Callable[[], None] | None:
     """The transport abort a guarded WebSocket protocol put in the scope (None under another server)."""
-    extension = scope.get("extensions", {}).get(ABORT_EXTENSION)
+    extension = scope.get("extensions", {}).get(SOCKET_EXTENSION)
     return extension["abort"] if extension else None
+
+
+def text_writer_of(scope: Scope) -> Callable[[str], bool] | None:
+    """The direct text frame write a guarded WebSocket protocol put in the scope (None under another server)."""
+    extension = scope.get("extensions", {}).get(SOCKET_EXTENSION)
+    return extension["write_text"] if extension else None
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A server's text frame (RFC 6455 5.2): final, unmasked, no extension bits, then the UTF-8 payload."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 class EdgeMiddleware:

@@ -21,7 +21,7 @@ from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode,
 from server.auth import AuthError, Claims
 from server.bus import BusUnavailable
 from server.dispatch import dispatch
-from server.edge import EdgeLimits, abort_of
+from server.edge import EdgeLimits, abort_of, text_writer_of
 from server.node import Node
 from server.player_summary import player_summary
 from server.session import Session
@@ -71,7 +71,7 @@ class SocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope)))
+        await serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope), text_writer_of(scope)))
 
 
 def native_sockets(node: Node, limits: EdgeLimits, open_connections: Callable[[], int]) -> SocketServer | None:

@@ -1,8 +1,12 @@
 """The transport port on an ASGI server (uvicorn, with the guarded protocols of server/edge.py).
 
-uvicorn's `send` of a text frame writes it to the transport without suspending unless the transport pushes back;
-`send` here steps that coroutine by hand once, so the common case costs no task switch, and hands the suspended
-rest to the caller (the session's writer task finishes it) when it does push back.
+A text frame goes out in one of two ways, the same frame on the wire:
+- while the connection is open and writable (nearly always), the guarded protocol writes it to the transport at
+  once (server/edge.py `write_text`): no ASGI message, no coroutine, no websockets frame object per send, which a
+  fan-out would pay once per subscriber;
+- otherwise through ASGI's `send`, which waits while the transport pushes back and knows every other state
+  (closing, gone, compressing). `send` here steps that coroutine by hand once, so a send that does not suspend
+  costs no task switch, and hands the suspended rest to the caller (the session's writer task finishes it).
 """
 
 from __future__ import annotations
@@ -45,14 +49,20 @@ class _Rest:
 class AsgiTransport:
     """One accepted ASGI WebSocket connection as a `Transport`."""
 
-    __slots__ = ("_abort", "_receive", "_send")
+    __slots__ = ("_abort", "_receive", "_send", "_write_text")
 
-    def __init__(self, receive: Receive, send: Send, abort: Callable[[], None] | None) -> None:
+    def __init__(self, receive: Receive, send: Send, abort: Callable[[], None] | None,
+                 write_text: Callable[[str], bool] | None) -> None:
         self._receive = receive
         self._send = send
-        self._abort = abort  # the guarded protocol's transport abort (None under another ASGI server)
+        # The guarded protocol's transport abort and direct frame write (None under another ASGI server)
+        self._abort = abort
+        self._write_text = write_text
 
     def send(self, text: str) -> _Rest | None:
+        write_text = self._write_text
+        if write_text is not None and write_text(text):
+            return None
         coro = self._send({"type": "websocket.send", "text": text})
         try:
             yielded = coro.send(None)

@@ -6,6 +6,8 @@ on both transports by the rest of the suite (`pytest --transport=picows`)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +47,44 @@ async def test_ws_url_names_the_socket_the_node_serves(server: ServerProcess) ->
     await conn.send(ping_frame(7))
     assert orjson.loads(await asyncio.wait_for(conn.recv(), 10))["id"] == 7
     await conn.close()
+
+
+async def test_replies_of_each_frame_length_encoding_arrive_whole(server: ServerProcess) -> None:
+    """Whoever frames them (on asgi the direct write of server/edge.py, else uvicorn's `send`; picows), replies
+    arrive whole: their length, in UTF-8 bytes rather than characters, takes 7 or 16 bits on the wire."""
+    conn = await authenticated(server)
+    for frame_id, echo in enumerate(["", "a" * 60, "€" * 25, "€" * 45, "a" * 200, "€" * 21_000], start=10):
+        await conn.send(ping_frame(frame_id, echo))
+        reply = orjson.loads(await asyncio.wait_for(conn.recv(), 10))
+        assert reply["id"] == frame_id and reply["data"]["echo"] == echo
+    await conn.close()
+
+
+async def test_with_per_message_deflate_the_asgi_node_still_compresses(
+        make_server: Callable[..., ServerProcess]) -> None:
+    """The direct frame write steps aside on a connection that negotiated compression: uvicorn's `send` compresses
+    the auth reply (RSV1 set)."""
+    node = make_server(transport="asgi", ws_per_message_deflate=True)
+    login = await register(node.http, unique_name("df"))
+
+    def first_frame_head() -> tuple[bytes, int]:
+        with socket.create_connection(("127.0.0.1", node.ws_port), timeout=10) as sock:
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                assert chunk, head
+                head += chunk
+            response, rest = head.split(b"\r\n\r\n", 1)
+            sock.sendall(Frame(Opcode.TEXT, auth_frame(login["access_token"]).encode()).serialize(mask=True))
+            return response, (rest or sock.recv(1))[0]
+
+    response, first_byte = await asyncio.to_thread(first_frame_head)
+    assert b"permessage-deflate" in response.lower()
+    assert first_byte == 0b1100_0001  # FIN, RSV1 (compressed), text
 
 
 async def test_ws_public_url_is_what_clients_are_told(make_server: Callable[..., ServerProcess]) -> None:
