@@ -216,7 +216,7 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
 
 
 async def _read_loop(node: Node, session: Session, transport: Transport) -> None:
-    settings = node.settings
+    settings, commands, metrics = node.settings, node.commands, node.metrics
     abuse_limit, retry_after = settings.rate_abuse_limit, settings.retry_after_seconds
     task = asyncio.current_task()
     assert task is not None
@@ -234,7 +234,7 @@ async def _read_loop(node: Node, session: Session, transport: Transport) -> None
             continue  # closing: the writer is sending the close frame
         wait = session.admit(abuse_limit)
         if wait:
-            node.metrics.rate_limited.inc()
+            metrics.rate_limited.inc()
             frame_id = _peek_id(raw)
             session.send(encode_error(frame_id, None, ErrorCode.RATE_LIMITED, "too many commands",
                                       retry_after_ms=max(1, int(wait * 1000))))
@@ -244,7 +244,7 @@ async def _read_loop(node: Node, session: Session, transport: Transport) -> None
             continue
         idle.clear()
         try:
-            await dispatch(node.commands, node.metrics, session, raw, deadline, retry_after)
+            await dispatch(commands, metrics, session, raw, deadline, retry_after)
         finally:
             idle.set()
 
