@@ -71,7 +71,11 @@ class SocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope)))
+        # In a task of its own: each frame received resumes the task from its outermost coroutine down to the
+        # innermost, and this one runs a dozen deep (uvicorn's run_asgi, the middlewares, Starlette's router): its
+        # own task starts at serve_socket. Cancelling this one cancels that task.
+        await asyncio.get_running_loop().create_task(
+            serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope))))
 
 
 def native_sockets(node: Node, limits: EdgeLimits, open_connections: Callable[[], int]) -> SocketServer | None:
