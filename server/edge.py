@@ -38,6 +38,7 @@ from server.ratelimit import WindowCounter
 log = logging.getLogger("valgame.edge")
 
 ABORT_EXTENSION = "valgame.abort"
+INBOX_PAUSE = 32  # messages received and not yet read by the app before reading from a socket pauses (as on picows)
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                  b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
@@ -223,6 +224,22 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
                 self.transport.abort()
 
     class GuardedWebSocket(WebSocketsSansIOProtocol):
+        def send_receive_event_to_app(self) -> None:
+            """uvicorn pauses reading after every message it queues and resumes when the app has read them all: for
+            a client that waits for its replies, a change of the socket's epoll registration per command, which
+            libuv makes at its next poll (batched in io_uring_enter calls here). Reading pauses instead once
+            `INBOX_PAUSE` messages wait (uvicorn resumes it when they are read), the bound picows' adapter keeps
+            too. (uvicorn pauses only when `read_paused` is false: it is set for its call.)"""
+            paused = self.read_paused
+            self.read_paused = True
+            try:
+                super().send_receive_event_to_app()
+            finally:
+                self.read_paused = paused
+            if not paused and self.queue.qsize() >= INBOX_PAUSE and not self.transport.is_closing():
+                self.read_paused = True
+                self.transport.pause_reading()
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.logger = noise  # type: ignore[assignment]
             super().connection_made(transport)
