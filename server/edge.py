@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from protocol import CloseCode
+from server.inbox import Inbox
 from server.ratelimit import WindowCounter
 
 log = logging.getLogger("valgame.edge")
@@ -242,6 +243,7 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.logger = noise  # type: ignore[assignment]
+            self.queue = Inbox(self.loop)  # type: ignore[assignment]  # no loop look-up per message (server/inbox.py)
             super().connection_made(transport)
 
         def handle_connect(self, event: Any) -> None:
