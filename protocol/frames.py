@@ -94,7 +94,8 @@ def decode(raw: str | bytes) -> Frame:
         except SchemaError as exc:
             field = exc.field if exc.field == "data" else f"data.{exc.field}"
             raise FrameError(ErrorCode.BAD_REQUEST, exc.message, id=frame_id, type=frame_type, field=field) from None
-    return Frame(id=frame_id, type=frame_type, data=data, idem=idem, command=command)
+    # Positional: keyword arguments to a class go through a dict (slot_tp_init): ~0.3 µs more per frame.
+    return Frame(frame_id, frame_type, data, idem, command)
 
 
 def encode_reply(frame_id: FrameId, frame_type: str, data: dict[str, Any], *, replayed: bool = False) -> bytes:

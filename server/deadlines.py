@@ -6,7 +6,7 @@ oldest one's expiry: a command entering and leaving costs a dict insert and dele
 cancels a loop timer for every command instead, about 6 µs here: a quarter of a light command's CPU on the picows
 transport (docs/PERFORMANCE.md, run 8).
 
-A command past its deadline is cancelled and its `async with` raises `TimeoutError`, as with `asyncio.timeout`,
+A command past its deadline is cancelled and its `with` block raises `TimeoutError`, as with `asyncio.timeout`,
 with the same cancel/uncancel bookkeeping: a cancellation that comes from elsewhere (the socket closing) still
 propagates as `CancelledError`.
 """
@@ -29,10 +29,10 @@ class CommandDeadlines:
         self._timer: asyncio.TimerHandle | None = None
 
     def limit(self, task: asyncio.Task[Any]) -> Deadline:
-        """The deadline of the commands `task` runs one after another (a socket's read loop): `async with deadline:`
-        runs its block under it. Given the task, entering costs no `asyncio.current_task()`, whose look-up of the
-        running loop makes a getpid system call on Python 3.11 (~7 % of a light command's CPU with the two calls a
-        command made)."""
+        """The deadline of the commands `task` runs one after another (a socket's read loop): `with deadline:` runs
+        its block (which awaits the command) under it. Given the task, entering costs no `asyncio.current_task()`,
+        whose look-up of the running loop makes a getpid system call on Python 3.11 (~7 % of a light command's CPU
+        with the two calls a command made)."""
         return Deadline(self, task)
 
     def running(self) -> int:
@@ -64,8 +64,11 @@ class CommandDeadlines:
 
 
 class Deadline:
-    """The deadline of one task's commands, an async context manager entered once per command (made by
-    `CommandDeadlines.limit`); the task runs one command at a time under it."""
+    """The deadline of one task's commands, a context manager entered once per command (made by
+    `CommandDeadlines.limit`); the task runs one command at a time under it.
+
+    A plain context manager, not an async one: entering and leaving never wait, and `async with` would make and run
+    two coroutines per command for nothing (~0.2 µs)."""
 
     __slots__ = ("_cancelling", "_deadlines", "_loop", "_task", "expired", "expires")
 
@@ -77,15 +80,15 @@ class Deadline:
         self.expires = 0.0
         self.expired = False
 
-    async def __aenter__(self) -> Deadline:
+    def __enter__(self) -> Deadline:
         self._cancelling = self._task.cancelling()
         self.expired = False
         self.expires = self._loop.time() + self._deadlines.seconds
         self._deadlines._start(self, self._loop)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._deadlines._end(self)
         # Ours was the cancellation (no other one was asked for since): the block ran out of time.
         if self.expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-import time
+from time import perf_counter
 
 from persistence import Unavailable
 from protocol import COMMANDS, ErrorCode, FrameError, decode, encode_error, encode_reply
@@ -31,7 +31,7 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
                    deadline: Deadline, retry_after: float) -> None:
     """Answer one frame within `deadline`; `retry_after` is the wait an `unavailable` reply asks for
     (spread up to twice that, so clients cut off together do not come back together)."""
-    started = time.perf_counter()
+    started = perf_counter()
     try:
         frame = decode(raw)
     except FrameError as exc:
@@ -48,7 +48,7 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
             raise GameError(ErrorCode.FORBIDDEN, "operators only")
         if not session.accepting:
             raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
-        async with deadline:
+        with deadline:
             result = await HANDLERS[frame.type](Call(ctx, session, frame))
         if type(result) is Reply:
             session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
@@ -67,4 +67,4 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
         outcome = "internal"
         log.exception("command failed", extra={"type": frame.type, "player": session.player_id})
         session.send(encode_error(frame.id, frame.type, ErrorCode.INTERNAL, "internal error"))
-    metrics.commands.record(frame.type, outcome, time.perf_counter() - started)
+    metrics.commands.record(frame.type, outcome, perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import deque
+from time import monotonic
 
 
 class TokenBucket:
@@ -19,14 +20,18 @@ class TokenBucket:
         self.stamp = time.monotonic()
 
     def take(self) -> float:
-        """Take a token; return 0 when granted, else the seconds until one is available."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        """Take a token; return 0 when granted, else the seconds until one is available. (Once per command: in
+        locals, with no `min` call.)"""
+        now = monotonic()
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if tokens >= 1:
+            self.tokens = tokens - 1
             return 0.0
-        return (1 - self.tokens) / self.rate
+        self.tokens = tokens
+        return (1 - tokens) / self.rate
 
 
 class WindowCounter:

@@ -13,7 +13,8 @@ from types import FrameType
 import uvicorn
 
 from server.app import create_app
-from server.edge import EdgeLimits, EdgeMiddleware, guarded_protocols, parse_networks
+from server.edge import EdgeLimits, guarded_protocols, parse_networks
+from server.edge_middleware import EdgeMiddleware
 from server.logs import configure
 from server.node import Node
 from server.settings import Settings

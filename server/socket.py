@@ -71,7 +71,11 @@ class SocketEndpoint:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope), text_writer_of(scope)))
+        # In a task of its own: each frame received resumes the task from its outermost coroutine down to the
+        # innermost, and this one runs a dozen deep (uvicorn's run_asgi, the middlewares, Starlette's router): its
+        # own task starts at serve_socket. Cancelling this one cancels that task.
+        await asyncio.get_running_loop().create_task(
+            serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope), text_writer_of(scope))))
 
 
 def native_sockets(node: Node, limits: EdgeLimits, open_connections: Callable[[], int]) -> SocketServer | None:
@@ -216,7 +220,7 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
 
 
 async def _read_loop(node: Node, session: Session, transport: Transport) -> None:
-    settings = node.settings
+    settings, commands, metrics = node.settings, node.commands, node.metrics
     abuse_limit, retry_after = settings.rate_abuse_limit, settings.retry_after_seconds
     task = asyncio.current_task()
     assert task is not None
@@ -234,7 +238,7 @@ async def _read_loop(node: Node, session: Session, transport: Transport) -> None
             continue  # closing: the writer is sending the close frame
         wait = session.admit(abuse_limit)
         if wait:
-            node.metrics.rate_limited.inc()
+            metrics.rate_limited.inc()
             frame_id = _peek_id(raw)
             session.send(encode_error(frame_id, None, ErrorCode.RATE_LIMITED, "too many commands",
                                       retry_after_ms=max(1, int(wait * 1000))))
@@ -244,7 +248,7 @@ async def _read_loop(node: Node, session: Session, transport: Transport) -> None
             continue
         idle.clear()
         try:
-            await dispatch(node.commands, node.metrics, session, raw, deadline, retry_after)
+            await dispatch(commands, metrics, session, raw, deadline, retry_after)
         finally:
             idle.set()
 

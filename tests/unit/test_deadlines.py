@@ -27,18 +27,17 @@ async def timed_block(deadlines: CommandDeadlines, started: asyncio.Event | None
     """Run a block that never ends under the deadline; the seconds until it was cut off."""
     loop = asyncio.get_running_loop()
     begun = loop.time()
-    with pytest.raises(TimeoutError):
-        async with deadlines.limit(current()):
-            if started is not None:
-                started.set()
-            await forever()
+    with pytest.raises(TimeoutError), deadlines.limit(current()):
+        if started is not None:
+            started.set()
+        await forever()
     return loop.time() - begun
 
 
 async def test_a_block_that_ends_in_time_is_left_alone() -> None:
     deadlines = CommandDeadlines(SECONDS)
     deadline = deadlines.limit(current())
-    async with deadline:
+    with deadline:
         await asyncio.sleep(0)
     assert not deadline.expired
     assert deadlines.running() == 0
@@ -83,9 +82,8 @@ async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
 
 async def test_a_block_that_catches_nothing_still_sees_its_own_errors() -> None:
     deadlines = CommandDeadlines(60)
-    with pytest.raises(KeyError):
-        async with deadlines.limit(current()):
-            raise KeyError("x")
+    with pytest.raises(KeyError), deadlines.limit(current()):
+        raise KeyError("x")
     assert deadlines.running() == 0
 
 
@@ -93,10 +91,9 @@ async def test_one_deadline_serves_a_task_command_after_command() -> None:
     deadlines = CommandDeadlines(SECONDS)
     deadline = deadlines.limit(current())
     for _ in range(3):
-        with pytest.raises(TimeoutError):
-            async with deadline:
-                await forever()
-        async with deadline:  # the next command starts afresh: not cut off, not cancelled
+        with pytest.raises(TimeoutError), deadline:
+            await forever()
+        with deadline:  # the next command starts afresh: not cut off, not cancelled
             await asyncio.sleep(0)
         assert not deadline.expired
     assert deadlines.running() == 0
