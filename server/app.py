@@ -37,6 +37,8 @@ async def _passwords_busy(request: Request, exc: Exception) -> Response:
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Unavailable | BusUnavailable)
+    if request.scope["type"] != "http":  # a socket answers these itself (1013); one that escapes it is a bug
+        raise exc
     return http.unavailable_response(http.node_of(request).settings.retry_after_seconds)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from persistence import Unavailable
 from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.auth import AuthError, Claims
 from server.bus import BusUnavailable
@@ -107,11 +108,16 @@ async def serve_socket(node: Node, transport: Transport) -> None:
     if node.draining:
         await transport.close(CloseCode.DRAINING, "node draining")
         return
-    authenticated = await _authenticate(node, transport)
-    if authenticated is None:
+    try:  # the token's revocation and the account are read from the store
+        authenticated = await _authenticate(node, transport)
+        if authenticated is None:
+            return
+        claims, frame_id, data = authenticated
+        account = await node.storage.account_by_id(claims.player_id)
+    except Unavailable as exc:
+        log.warning("socket refused: storage unavailable", extra={"error": str(exc)[:200]})
+        await transport.close(CloseCode.TRY_AGAIN_LATER, "storage unavailable; try again")
         return
-    claims, frame_id, data = authenticated
-    account = await node.storage.account_by_id(claims.player_id)
     if account is None:
         node.metrics.auth_failures.labels("unknown_player").inc()
         await transport.close(CloseCode.NOT_AUTHENTICATED, "unknown player")
@@ -141,10 +147,11 @@ async def serve_socket(node: Node, transport: Transport) -> None:
     try:
         await _open_session(node, session, frame_id, data)
         await _read_loop(node, session, transport)
-    except BusUnavailable as exc:
-        log.warning("socket closed: bus unavailable",
+    except (BusUnavailable, Unavailable) as exc:  # while opening (the reads of the auth reply) or a bus look-up
+        what = "event bus" if isinstance(exc, BusUnavailable) else "storage"
+        log.warning(f"socket closed: {what} unavailable",
                     extra={"player": session.player_id, "error": repr(exc.__cause__ or exc)[:200]})
-        session.close(CloseCode.TRY_AGAIN_LATER, "event bus unavailable; try again")
+        session.close(CloseCode.TRY_AGAIN_LATER, f"{what} unavailable; try again")
         await session.wait_closed(1.0)
     except Exception:
         log.exception("socket failed", extra={"player": session.player_id})

@@ -12,6 +12,7 @@ The commands read the store on every call (market.browse, market.mine, notificat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import Connect
-from tests.support.client import Client
+from tests.support.client import Client, register, unique_name
 from tests.support.game import inventory
 from tests.support.mongo import MongoProcess
 from tests.support.servers import ServerProcess
+from tests.support.wire import eventually
+from valgame_client.errors import ConnectionLost
 
 NODE = {"command_deadline_seconds": 5.0, "storage_commit_seconds": 2.0, "retry_after_seconds": 0.1}
 SELECTION_MS = 500  # PyMongo's wait for a server to send to, well below the command deadline
@@ -73,3 +76,42 @@ async def test_a_store_out_of_reach_is_answered_unavailable_and_served_again_onc
     listed = await clients[0].request("market.list", {"item": item, "price": 10}, idem="list-1", timeout=15)
     assert listed["ok"], listed  # the keyed retry of the change refused while the store was away
     assert "command failed" not in node.log()
+
+
+async def _refused(node: ServerProcess, token: str) -> int:
+    """Open a socket and authenticate: the close code it gets instead of an answer (1013 expected)."""
+    client = await Client.connect(node.ws)
+    with contextlib.suppress(ConnectionLost):  # the socket closes instead of answering
+        reply = await client.call("auth", {"token": token}, timeout=10)
+        await client.close()
+        raise AssertionError(f"authenticated while the store was away: {reply}")
+
+    async def closed() -> bool:
+        return client.close_code is not None
+
+    await eventually(closed, 10, "the socket closed")
+    assert client.close_code is not None
+    return client.close_code
+
+
+async def test_a_socket_opened_while_the_store_is_out_of_reach_is_told_to_try_again(
+        make_server: Callable[..., ServerProcess], mongo: MongoProcess) -> None:
+    """Authenticating reads the account from the store: out of reach, the client is told to come back (1013), as
+    when the bus is down, not dropped with an internal error (1011); once the store is back the same token opens."""
+    node = make_server(storage=f"{mongo.url('valgame')}?serverSelectionTimeoutMS={SELECTION_MS}", **NODE)
+    login = await register(node.http, unique_name())
+    mongo.stop()
+    code = await _refused(node, login["access_token"])
+    assert code == 1013, (code, node.log()[-3000:])
+    assert "Traceback" not in node.log()
+    mongo.start()
+
+    async def opens() -> bool:
+        try:
+            client, hello = await Client.open(node.ws, login["access_token"])
+        except ConnectionLost:
+            return False  # 1013 until PyMongo finds the server again
+        await client.close()
+        return bool(hello["player"]["id"] == login["player_id"])
+
+    await eventually(opens, RECOVERY_SECONDS, "a socket opened once the store was back", interval=0.2)
