@@ -27,6 +27,12 @@ from server.session import Session
 log = logging.getLogger("valgame.dispatch")
 
 
+def retry_after_ms(retry_after: float) -> int:
+    """The wait an `unavailable` answer asks for (a command's or an HTTP request's): `retry_after` spread up to twice
+    that, so clients cut off together do not come back together."""
+    return max(1, int(retry_after * (1 + random.random()) * 1000))
+
+
 async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes,
                    deadline: Deadline, retry_after: float) -> None:
     """Answer one frame within `deadline`; `retry_after` is the wait an `unavailable` reply asks for
@@ -59,10 +65,9 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
         session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))
     except (TimeoutError, Unavailable, BusUnavailable):  # storage or bus out of reach, or the deadline
         outcome = str(ErrorCode.UNAVAILABLE)
-        wait_ms = max(1, int(retry_after * (1 + random.random()) * 1000))
         session.send(encode_error(frame.id, frame.type, ErrorCode.UNAVAILABLE,
                                   "not done in time; retry later (a change only with the same idem key)",
-                                  retry_after_ms=wait_ms))
+                                  retry_after_ms=retry_after_ms(retry_after)))
     except Exception:
         outcome = "internal"
         log.exception("command failed", extra={"type": frame.type, "player": session.player_id})

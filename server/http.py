@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import random
 import re
 import time
 from typing import Any
@@ -19,6 +18,7 @@ from protocol.messages import BOARD_PATTERN
 from protocol.schema import SchemaError, validate
 from server import account_rules
 from server.auth import AuthError, PasswordsBusy
+from server.dispatch import retry_after_ms
 from server.game.errors import GameError
 from server.node import Node
 from server.players import make_id
@@ -47,7 +47,7 @@ def busy_response(exc: PasswordsBusy) -> JSONResponse:
 def unavailable_response(retry_after: float) -> JSONResponse:
     """Any route whose storage or bus gave up (out of reach, or too slow to answer in its bound): 503 with the wait a
     command's `unavailable` reply asks for, spread as it is, never a 500 for a request that passed validation."""
-    wait_ms = max(1000, int(retry_after * (1 + random.random()) * 1000))
+    wait_ms = max(1000, retry_after_ms(retry_after))  # Retry-After counts whole seconds
     return error_response(HttpError(503, ErrorCode.UNAVAILABLE, "service busy; retry shortly", retry_after_ms=wait_ms))
 
 
