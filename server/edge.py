@@ -6,8 +6,8 @@ uvicorn bounds neither header size nor the time to send headers, and reads any r
   header bytes and count (431), the time from connect (or the end of the last response) to a complete header
   block (the connection is dropped: slowloris and silent connections), the rate of new connections per address,
   and a hard cap on open connections (dropped at accept); the WebSocket class lets the app abort its transport (a
-  client that stopped reading is cut off, not drained: see `abort_of`) and write a text frame straight to it while
-  nothing stands in the way (`text_writer_of`).
+  client that stopped reading is cut off, not drained) and write a text frame straight to it while nothing
+  stands in the way (`socket_hooks_of`).
 - `EdgeMiddleware` (server/edge_middleware.py) refuses request bodies over the limit (413, before more than the
   limit is read, chunked included), answers a request with 503 and a socket with 1013 while the node is past its
   connection limit, and adds the security headers to every HTTP response.
@@ -271,16 +271,11 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
     return GuardedHttp, GuardedWebSocket
 
 
-def abort_of(scope: Scope) -> Callable[[], None] | None:
-    """The transport abort a guarded WebSocket protocol put in the scope (None under another server)."""
+def socket_hooks_of(scope: Scope) -> tuple[Callable[[], None] | None, Callable[[str], bool] | None]:
+    """The transport abort and the direct text frame write a guarded WebSocket protocol put in the scope (both None
+    under another server)."""
     extension = scope.get("extensions", {}).get(SOCKET_EXTENSION)
-    return extension["abort"] if extension else None
-
-
-def text_writer_of(scope: Scope) -> Callable[[str], bool] | None:
-    """The direct text frame write a guarded WebSocket protocol put in the scope (None under another server)."""
-    extension = scope.get("extensions", {}).get(SOCKET_EXTENSION)
-    return extension["write_text"] if extension else None
+    return (extension["abort"], extension["write_text"]) if extension else (None, None)
 
 
 def text_frame(payload: bytes) -> bytes:

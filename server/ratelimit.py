@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import time
 from collections import deque
 from time import monotonic
 
@@ -17,7 +16,7 @@ class TokenBucket:
         self.rate = rate
         self.burst = burst
         self.tokens = float(burst)
-        self.stamp = time.monotonic()
+        self.stamp = monotonic()
 
     def take(self) -> float:
         """Take a token; return 0 when granted, else the seconds until one is available. (Once per command: in
@@ -63,14 +62,14 @@ class WindowCounter:
         events = self._events.get(key)
         if events is None:
             return 0.0
-        now = time.monotonic()
+        now = monotonic()
         self._trim(events, now)
         if len(events) < self.limit:
             return 0.0
         return events[0] + self.window - now
 
     def hit(self, key: str) -> int:
-        now = time.monotonic()
+        now = monotonic()
         events = self._events.get(key)
         if events is None:
             if len(self._events) >= self.max_keys:

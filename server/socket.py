@@ -22,7 +22,7 @@ from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode,
 from server.auth import AuthError, Claims
 from server.bus import BusUnavailable
 from server.dispatch import dispatch
-from server.edge import EdgeLimits, abort_of, text_writer_of
+from server.edge import EdgeLimits, socket_hooks_of
 from server.node import Node
 from server.player_summary import player_summary
 from server.session import Session
@@ -76,7 +76,7 @@ class SocketEndpoint:
         # innermost, and this one runs a dozen deep (uvicorn's run_asgi, the middlewares, Starlette's router): its
         # own task starts at serve_socket. Cancelling this one cancels that task.
         await asyncio.get_running_loop().create_task(
-            serve_socket(self.node, AsgiTransport(receive, send, abort_of(scope), text_writer_of(scope))))
+            serve_socket(self.node, AsgiTransport(receive, send, *socket_hooks_of(scope))))
 
 
 def native_sockets(node: Node, limits: EdgeLimits, open_connections: Callable[[], int]) -> SocketServer | None:
