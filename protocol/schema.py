@@ -80,6 +80,9 @@ class Field:
             schema[low] = self.min
         if self.max is not None and self.kind in ("int", "number", "str", "list"):
             schema[high] = self.max
+        if self.kind == "int":  # the bounds `validate` holds every int to when the field sets none of its own
+            schema.setdefault(low, MIN_INT)
+            schema.setdefault(high, MAX_INT)
         if self.choices is not None:
             schema["enum"] = list(self.choices)
         if self.pattern is not None:
