@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import CLK_TCK, WORK, check_loopback, cpu_seconds, machine
+from bench.common import CLK_TCK, WORK, check_loopback, child_pids, cpu_seconds, machine
 from bench.scenario_report import failure_kinds, read_stats, render_charts, verdict
 from tests.support.deployment import deployment
 from tests.support.servers import REPO, stop_process
@@ -88,7 +88,7 @@ class CpuSampler(threading.Thread):
             pids, trees = dict(self._pids), set(self._trees)
         seconds: dict[tuple[str, int], float] = {}
         for name, pid in pids.items():
-            for one in [pid, *(_children(pid) if name in trees else [])]:
+            for one in [pid, *(child_pids(pid) if name in trees else [])]:
                 try:
                     seconds[name, one] = cpu_seconds(one)
                 except (FileNotFoundError, ProcessLookupError):
@@ -127,14 +127,6 @@ class CpuSampler(threading.Thread):
             by_process.setdefault(name, []).append(cores)
         return {name: {"mean_cores": round(sum(v) / len(v), 3), "peak_cores": round(max(v), 3)}
                 for name, v in by_process.items()}
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(child) for child in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 def start_locust(scenario: Scenario, host: str, prefix: Path, scale: float, out: Path,

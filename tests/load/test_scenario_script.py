@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import child_pids
 from bench.scenario import CpuSampler
 from tests.load.smoke import skip_without_locust
 from tests.support.haproxy import haproxy_binary
@@ -23,11 +24,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def scenario_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.scenario", *args]
-
-
-def locust_workers(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(child) for child in f.read().split()]
 
 
 def scenario_env(tmp_path: Path) -> dict[str, str]:
@@ -87,7 +83,7 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
         pids = json.loads((out / "processes.json").read_text())
         assert set(pids) == {"node1", "node2", "redis", "secantusd", "haproxy", "locust"}, pids
         assert all(process_alive(pid) for pid in pids.values())
-        workers = locust_workers(pids["locust"])
+        workers = child_pids(pids["locust"])
         assert len(workers) == 2, workers  # Locust forked its two worker processes
         script.send_signal(signal.SIGINT)  # the script alone, as a Ctrl-C it handles
         assert script.wait(90) == 130, (tmp_path / "scenario.log").read_text()[-3000:]
