@@ -26,6 +26,7 @@ import httpx
 
 from tests.support.redis import RedisProcess
 from tests.support.servers import REPO, ServerProcess, free_port, wait_until
+from valgame_client.http import retry_after_seconds
 
 SERVER_CPUS = {0}
 GENERATOR_CPUS = {1}
@@ -253,12 +254,13 @@ async def register_players(http: str, count: int, prefix: str = "b", concurrency
     run = f"{prefix}{os.getpid() % 10000}{time.time_ns() % 10**6}"
 
     async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
-        """POST, coming back after `Retry-After` while the node's password hashing is saturated (503)."""
+        """POST, coming back after `Retry-After` while the node's password hashing is saturated (503, or 429)."""
         for _ in range(20):
             r = await client.post(path, json=body)
-            if r.status_code != 503 or "retry-after" not in r.headers:
+            wait = retry_after_seconds(r.status_code, r.headers)
+            if wait is None:
                 break
-            await asyncio.sleep(float(r.headers["retry-after"]))
+            await asyncio.sleep(wait)
         r.raise_for_status()
         return r
 

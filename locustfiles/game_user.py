@@ -44,7 +44,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from valgame_client.errors import CommandError, ConnectionLost
-from valgame_client.http import Tokens, discover_socket_url, login_request, register_request
+from valgame_client.http import Tokens, discover_socket_url, login_request, register_request, retry_after_seconds
 from valgame_client.sync import Client
 
 DUNGEON = "cueva-goblins"
@@ -114,11 +114,11 @@ class ValgamePlayer(HttpUser):
                     if r.status_code == status:
                         break
                     r.failure(f"{request.path}: {r.status_code} {r.text[:200]}")
-                    wait = r.headers.get("retry-after")
-                    if r.status_code not in (429, 503) or wait is None or attempt == BUSY_RETRIES:
+                    wait = retry_after_seconds(r.status_code, r.headers)
+                    if wait is None or attempt == BUSY_RETRIES:
                         raise StopUser  # not a usable player: Locust stops this user
                 # The node is saturated (password hashing) and said when to come back: do as a client should.
-                gevent.sleep(float(wait) * random.uniform(1.0, 1.5))
+                gevent.sleep(wait * random.uniform(1.0, 1.5))
         tokens = Tokens.from_reply(r.json())
         self.token, self.player_id = tokens.access_token, tokens.player_id
 

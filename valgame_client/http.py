@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -81,6 +82,19 @@ def logout_request(refresh_token: str, access_token: str | None = None) -> HttpR
 def admin_request(method: str, path: str, body: dict[str, Any] | None, token: str) -> HttpRequest:
     """An operators' REST call (`/admin/broadcast`, `/admin/kick`, `/admin/drain`, `/admin/stats`)."""
     return HttpRequest(method, path, body, token)
+
+
+def retry_after_seconds(status: int, headers: Mapping[str, str]) -> float | None:
+    """How long to wait before sending a refused request again: the `Retry-After` of a 429 (a rate limit) or a
+    503 (the node is saturated, e.g. its password hashing, or its store is out of reach; nothing was done), in
+    seconds. None when the reply is not such a refusal, or does not say when (then do not retry blindly)."""
+    if status not in (429, 503):
+        return None
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: this server never sends one
+        return None
 
 
 def parse_reply(status: int, body: bytes | str) -> dict[str, Any]:

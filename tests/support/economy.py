@@ -17,25 +17,22 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.support.client import Client, unique_name
+from tests.support.client import Client, send_when_served, unique_name
 from tests.support.servers import REPO, ServerProcess
 from tests.support.wire import access_claims, forge_token
+from valgame_client import http as sdk_http
 
 TAX_PERCENT = 5
 MARKET_ERRORS = {"not_found", "conflict", "forbidden", "insufficient_funds", "inventory_full"}
 
 
-async def quick_login(node: ServerProcess, name: str | None = None,
-                      http: httpx.AsyncClient | None = None) -> dict[str, Any]:
+async def quick_login(node: ServerProcess, name: str | None = None) -> dict[str, Any]:
     """Register a player over HTTP; its access token is signed with the nodes' shared secret, as any node would
     issue it (this skips the second password hash of `/auth/login`, which makes bulk set-ups twice as fast)."""
     name = name or unique_name("m")
-    body = {"username": name, "email": f"{name}@example.test", "password": "correct horse battery"}
-    if http is None:
-        async with httpx.AsyncClient(base_url=node.http, timeout=60) as own:
-            response = await own.post("/auth/register", json=body)
-    else:
-        response = await http.post(node.http + "/auth/register", json=body)
+    request = sdk_http.register_request(name, f"{name}@example.test", "correct horse battery")
+    async with httpx.AsyncClient(base_url=node.http, timeout=60) as http:
+        response = await send_when_served(http, request)
     assert response.status_code == 201, response.text
     player_id = response.json()["player_id"]
     return {"player_id": player_id, "name": name,

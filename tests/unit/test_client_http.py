@@ -31,6 +31,19 @@ def test_replies_parse_into_tokens_or_an_error_with_its_code() -> None:
     assert broken.value.status == 502 and broken.value.code == "internal"
 
 
+
+@pytest.mark.parametrize(("status", "headers", "wait"), [
+    (503, {"retry-after": "2"}, 2.0),  # saturated: come back in 2 s
+    (429, {"retry-after": "1"}, 1.0),
+    (503, {}, None),  # does not say when: no blind retry
+    (500, {"retry-after": "2"}, None),  # not a refusal for load
+    (201, {"retry-after": "2"}, None),
+    (503, {"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),  # a date: never sent by the node
+    (503, {"retry-after": "-3"}, 0.0),
+])
+def test_a_refusal_for_load_says_when_to_come_back(status: int, headers: dict[str, str], wait: float | None) -> None:
+    assert http.retry_after_seconds(status, headers) == wait
+
 @pytest.mark.parametrize(("base", "socket"), [
     ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/ws"),
     ("https://game.example/", "wss://game.example/ws"),
