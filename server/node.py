@@ -83,7 +83,7 @@ class Node:
         self.names = NameCache(self.storage, self.storage)
         self.ops = Operations(self.id, bus.events, self.event_log, bus.presence, bus.claims, self.names, self.hub)
         self.commands = CommandContext(
-            game=self.game, players=self.players, store=self.storage, accounts=self.storage, events=bus.events,
+            game=self.game, players=self.players, store=self.storage, events=bus.events,
             event_log=self.event_log,
             chat=bus.chat, leaderboards=bus.leaderboards, names=self.names, topics=self.hub, combats=self.combats,
             ops=self.ops, chat_limit=WindowCounter(settings.chat_messages_per_10s, 10, keys),

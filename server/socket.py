@@ -172,7 +172,7 @@ async def _open_session(node: Node, session: Session, frame_id: object, data: di
     await _enforce_session_cap(node, session.player_id)
     head = await event_log.head(session.player_id)
     reply = {
-        "player": await player_summary(node.players, node.storage, node.storage, node.game, session.player_id),
+        "player": await player_summary(node.players, node.storage, node.game, session.player_id, session.role),
         "session": session.id,
         "node": node.id,
         "protocol": PROTOCOL_VERSION,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from persistence import AccountStore, GameStore
+from persistence import GameStore
 from protocol import COMMANDS, Frame
 from server.bus import ChatHistory, Events, Leaderboards
 from server.combat_driver import CombatDriver
@@ -29,7 +29,6 @@ class CommandContext:
     game: GameSettings
     players: Players
     store: GameStore
-    accounts: AccountStore
     events: Events
     event_log: EventLog  # a player's personal events that no other change causes (a whisper)
     chat: ChatHistory

@@ -22,7 +22,7 @@ async def ping(call: Call) -> dict[str, Any]:
 @handles("state.get")
 async def state_get(call: Call) -> dict[str, Any]:
     ctx = call.ctx
-    return {"player": await player_summary(ctx.players, ctx.store, ctx.accounts, ctx.game, call.player_id)}
+    return {"player": await player_summary(ctx.players, ctx.store, ctx.game, call.player_id, call.session.role)}
 
 
 @handles("sub.add")

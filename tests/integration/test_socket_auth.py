@@ -81,6 +81,27 @@ async def test_each_connection_gets_its_own_session(server: ServerProcess, login
         await second.close()
 
 
+
+async def test_the_summary_shows_the_role_the_connection_acts_with(server: ServerProcess) -> None:
+    """An operator promoted while connected acts as a player on the sockets it had (the role is read when a socket
+    authenticates), and its summary says so; a new socket acts, and shows, as an operator."""
+    login = await register(server.http, unique_name("r"))
+    before, reply = await Client.open(server.ws, login["access_token"])
+    try:
+        assert reply["player"]["role"] == "player"
+        server.create_admin(login["name"])
+        assert (await before.call("state.get"))["player"]["role"] == "player"
+        assert (await before.expect_error("ops.stats"))["code"] == "forbidden"
+        after, reply = await Client.open(server.ws, login["access_token"])
+        try:
+            assert reply["player"]["role"] == "admin"
+            assert (await after.call("state.get"))["player"]["role"] == "admin"
+            assert "nodes" in await after.call("ops.stats")
+        finally:
+            await after.close()
+    finally:
+        await before.close()
+
 async def test_no_first_frame_within_the_timeout_closes_with_4001(
         make_server: Callable[..., ServerProcess]) -> None:
     node = make_server(auth_timeout_seconds=0.5)
