@@ -122,3 +122,30 @@ async def test_a_read_cancelled_on_the_wire_keeps_its_connection(fresh_mongo_url
     finally:
         await storage.client.drop_database(storage.db.name)
         await storage.close()
+
+
+async def test_the_readiness_ping_does_not_wait_behind_the_pool(fresh_mongo_url: str) -> None:
+    """The node's /ready asks `ping`: a store that answers is ready even while every pooled connection is busy (a
+    saturated node sheds its own load; a ping that queued behind it timed out on every node at once, and the load
+    balancer took them all out)."""
+    connections = Connections()
+    storage = MongoStorage(fresh_mongo_url, event_listeners=[connections], pool_size=1, ping_timeout=1.0)
+    await storage.open()
+    try:
+        listings = storage.db["listings"]
+        await listings.insert_many([{"_id": f"l{i}", "status": "sold", "code": f"item-{i}", "price": i}
+                                    for i in range(10_000)])
+        # Reads that scan every listing (an unanchored regex), queued for the pool's one connection: together they
+        # hold it for seconds on secantusd.
+        sent = asyncio.Event()
+        connections.on_find = sent.set
+        busy = [asyncio.ensure_future(listings.find({"code": {"$regex": "nothing-matches", "$options": "i"}})
+                                      .to_list()) for _ in range(20)]
+        await sent.wait()  # the first is on the wire: the pool's connection is taken
+        assert await storage.ping() is True
+        assert sum(not read.done() for read in busy) > 1, "the pool was free again: the test showed nothing"
+        assert all(found == [] for found in await asyncio.gather(*busy))
+    finally:
+        connections.on_find = None
+        await storage.client.drop_database(storage.db.name)
+        await storage.close()
