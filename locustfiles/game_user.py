@@ -113,7 +113,7 @@ class ValgamePlayer(HttpUser):
                                          headers=request.headers(), name=request.path, catch_response=True) as r:
                     if r.status_code == status:
                         break
-                    r.failure(f"{request.path}: {r.status_code} {r.text[:200]}")
+                    r.failure(f"{request.path}: {r.status_code} {_error_text(r.text)}")
                     wait = retry_after_seconds(r.status_code, r.headers)
                     if wait is None or attempt == BUSY_RETRIES:
                         raise StopUser  # not a usable player: Locust stops this user
@@ -187,7 +187,7 @@ class ValgamePlayer(HttpUser):
             self._record(f"{type_} [{code}]", ms, length, None)
             self._refused(type_, code)
         else:
-            self._record(type_, ms, length, CommandError(reply))
+            self._record(type_, ms, length, CommandError({"type": type_, "error": _error_of(reply.get("error"))}))
         return None
 
     def _reconnect(self) -> None:
@@ -293,6 +293,22 @@ class ValgamePlayer(HttpUser):
 
 
 # --- reporting and thresholds -------------------------------------------------------------------------------------
+def _error_of(error: Any) -> dict[str, Any]:
+    """An error reply's code and message only: Locust counts failures by their text, and the rest (`retry_after_ms`,
+    spread at random) would make a row of the report per value."""
+    error = error if isinstance(error, dict) else {}
+    return {"code": error.get("code"), "message": error.get("message")}
+
+
+def _error_text(body: str) -> str:
+    """An HTTP error body as its code and message (the load balancer's own pages: their first line)."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.strip().splitlines()[0][:200] if body.strip() else "(no body)"
+    return str(_error_of(decoded.get("error") if isinstance(decoded, dict) else None))
+
+
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--valgame-p95-ms", type=float, default=0.0, env_var="VALGAME_P95_MS",
