@@ -71,6 +71,7 @@ def test_what_counts_as_out_of_reach() -> None:
     assert unreachable(AutoReconnect("connection closed"))
     assert unreachable(NetworkTimeout("timed out"))
     assert unreachable(ExecutionTimeout("operation exceeded time limit", code=50))
+    assert unreachable(OperationFailure("internal server error", code=1))  # the store's own failure
     assert not unreachable(OperationFailure("unknown operator: $bogus", code=2))  # a bug, not the store's absence
     assert not unreachable(ValueError("ours"))
 
