@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
+from tests.support.client import send_when_served
 from tests.support.redis import RedisProcess
 from tests.support.servers import REPO, ServerProcess, free_port, wait_until
-from valgame_client.http import retry_after_seconds
+from valgame_client import http as sdk_http
 
 SERVER_CPUS = {0}
 GENERATOR_CPUS = {1}
@@ -253,23 +254,17 @@ async def register_players(http: str, count: int, prefix: str = "b", concurrency
     gate = asyncio.Semaphore(concurrency)
     run = f"{prefix}{os.getpid() % 10000}{time.time_ns() % 10**6}"
 
-    async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
-        """POST, coming back after `Retry-After` while the node's password hashing is saturated (503, or 429)."""
-        for _ in range(20):
-            r = await client.post(path, json=body)
-            wait = retry_after_seconds(r.status_code, r.headers)
-            if wait is None:
-                break
-            await asyncio.sleep(wait)
+    async def post(client: httpx.AsyncClient, request: sdk_http.HttpRequest) -> httpx.Response:
+        """Sent, coming back after `Retry-After` while the node's password hashing is saturated (503, or 429)."""
+        r = await send_when_served(client, request, tries=20)
         r.raise_for_status()
         return r
 
     async def one(client: httpx.AsyncClient, i: int) -> dict[str, Any]:
         name = f"{run}_{i}"[:24]
         async with gate:
-            await post(client, "/auth/register", {"username": name, "email": f"{name}@bench.test",
-                                                  "password": PASSWORD})
-            r = await post(client, "/auth/login", {"username": name, "password": PASSWORD})
+            await post(client, sdk_http.register_request(name, f"{name}@bench.test", PASSWORD))
+            r = await post(client, sdk_http.login_request(name, PASSWORD))
             return {**r.json(), "name": name}
 
     async with httpx.AsyncClient(base_url=http, timeout=120) as client:
