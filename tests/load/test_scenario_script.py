@@ -93,7 +93,8 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
             script.wait()
         log.close()
     assert not [role for role, pid in pids.items() if process_alive(pid)]
-    assert not [pid for pid in workers if process_alive(pid)]
+    # Locust's workers outlive its master by a moment (they see it gone and exit): stopped, within a bound
+    wait_until(lambda: not [pid for pid in workers if process_alive(pid)], 10, "Locust's workers exited")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "interrupted" and summary["deployment"] == "cluster"
     assert summary["locust_processes"] == 2
