@@ -289,6 +289,25 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def spread(values: Iterable[float]) -> dict[str, float]:
+    """The median and the range of one figure over a series' runs or rounds."""
+    values = [v for v in values if v == v]
+    if not values:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def tree() -> dict[str, Any]:
+    """The git tree measured: HEAD's commit, and whether tracked files differed from it (then the commit alone does
+    not name the code that ran)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "--short", "HEAD") or None,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with open("/proc/cpuinfo") as f:
