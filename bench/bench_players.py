@@ -10,7 +10,8 @@ while against a deployment this script starts, then judged against the seed's KP
   `Retry-After`); the nodes hash passwords with cheap argon2 parameters (`--hash-memory-kib`), since logins are
   not what this measures (bench/scenario.py measures them at their production cost).
 - Sockets are spread over swarm worker processes (`--per-process`; the open-files limit is 20,000 per process),
-  a tenth of them (`--market-share`) subscribed to the market topic; each plays the mix of bench/swarm_players.py
+  a tenth of them (`--market-share`) following the market (`--market-topic`: its digest, one frame a second, as the
+  browser client does; or `market`, every event as it happens); each plays the mix of bench/swarm_players.py
   (a command every `--think` s ± 50 %: energy and state reads, combats with their round events, inventory and
   market reads, trades between players) for `--duration` s, then the last replies and combats are awaited.
 - Counted: per command type p50/p95/p99 latency; replies missing (lost); personal events missing from the `seq`
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="two nodes + redis-server + secantusd behind HAProxy (default: one node, embedded)")
     parser.add_argument("--think", type=float, default=4.0, help="Mean seconds between a player's actions.")
     parser.add_argument("--market-share", type=float, default=0.1, help="Share of players subscribed to the market.")
+    parser.add_argument("--market-topic", choices=("market:digest", "market"), default="market:digest",
+                        help="What they follow: the digest (one frame per interval) or every market event.")
     parser.add_argument("--per-process", type=int, default=2500, help="Sockets per swarm worker (< 20,000).")
     parser.add_argument("--timeout", type=float, default=10.0, help="A reply later than this counts as late.")
     parser.add_argument("--settle", type=float, default=30.0,
@@ -106,9 +109,10 @@ def socket_endpoints(deployed: Deployment) -> list[tuple[str, int]]:
     return [("127.0.0.1", node.ws_port) for node in deployed.nodes]
 
 
-def open_sockets(swarm: Swarm, tokens: list[str], endpoints: list[tuple[str, int]], share: float) -> dict[str, Any]:
+def open_sockets(swarm: Swarm, tokens: list[str], endpoints: list[tuple[str, int]], share: float,
+                 market_topic: str = "market:digest") -> dict[str, Any]:
     """One socket per player, spread over the workers (worker i on endpoint i, round robin); the first `share` of
-    each worker's players subscribe to the market topic."""
+    each worker's players subscribe to `market_topic`."""
     slices, start = [], 0
     for n in split(len(tokens), len(swarm.procs)):
         slices.append(tokens[start:start + n])
@@ -120,7 +124,8 @@ def open_sockets(swarm: Swarm, tokens: list[str], endpoints: list[tuple[str, int
     for group, parts, subscribe in (("market", market, True), ("main", rest, False)):
         answers += swarm.call("open", [{"count": len(p), "tokens": p, "host": host, "port": port}
                                        for p, (host, port) in zip(parts, places, strict=True)],
-                              group=group, subscribe=subscribe, kind="valgame", timeout=600.0)
+                              group=group, subscribe=subscribe, kind="valgame", timeout=600.0,
+                              market_topic=market_topic)
     return {"opened": sum(a.get("opened", 0) for a in answers), "failed": sum(a.get("failed", 0) for a in answers),
             "errors": [e for a in answers for e in a.get("errors", [])][:5],
             "subscribed": sum(len(m) for m in market)}
@@ -207,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
         processes = deployed.pids()
         with Swarm(-(-args.players // args.per_process)) as swarm:
             processes |= {f"swarm{i}": pid for i, pid in enumerate(swarm.pids(), 1)}
-            opened = open_sockets(swarm, [p["access_token"] for p in logins], endpoints, args.market_share)
+            opened = open_sockets(swarm, [p["access_token"] for p in logins], endpoints, args.market_share,
+                                  args.market_topic)
             print(f"sockets: {opened}", flush=True)
             rss.append(sum(rss_bytes(p) for p in node_pids))
             meters = {"nodes": CpuMeter(node_pids), "generator": CpuMeter(swarm.pids()),
@@ -220,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         result = figures_of(play, args.players, opened, rss, cores, audited)
     judged = verdict(result)
     result |= {"deployment": kind, "processes": processes, "duration": args.duration, "think": args.think,
-               "market_share": args.market_share, "verdict": [line for _, line in judged],
+               "market_share": args.market_share, "market_topic": args.market_topic, "verdict": [line for _, line in judged],
                "passed": all(ok for ok, _ in judged)}
     (out / "players.json").write_text(json.dumps(result, indent=2))
     record("players", {k: v for k, v in result.items() if k not in ("audit",)} |

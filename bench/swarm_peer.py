@@ -49,11 +49,12 @@ class Peer(WSClient):
     """One socket of a worker."""
 
     def __init__(self, worker: Worker, kind: str, host: str, port: int, group: str, token: str = "",
-                 key: str = "", subscribe: bool = False) -> None:
+                 key: str = "", subscribe: bool = False, market_topic: str = "market") -> None:
         path = "/socket.io/?EIO=4&transport=websocket" if kind == "socketio" else "/ws"
         super().__init__(host, port, path)
         self.worker, self.kind, self.group = worker, kind, group
         self.token, self.key, self.subscribe = token, key, subscribe
+        self.market_topic = market_topic  # `market` (every event) or `market:digest` (one frame per interval)
         self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiter: asyncio.Future[bytes] | None = None
         self._ids = itertools.count(100)
@@ -91,7 +92,7 @@ class Peer(WSClient):
                     raise RuntimeError(reply[:200].decode(errors="replace"))
                 self.auth_reply = reply
                 if self.subscribe:  # the market (single events) and global chat (sustained fan-out)
-                    await self.call("sub.add", {"topic": "market"})
+                    await self.call("sub.add", {"topic": self.market_topic})
                     await self.call("sub.add", {"topic": "chat:global"})
             else:  # the references: `sub` joins the market topic, `hello` names the socket
                 if self.subscribe:

@@ -17,7 +17,8 @@ Counted per worker: every reply's latency by command type (send → reply, match
 run ends (every request gets its reply: a missing one is lost), replies later than `timeout`, refusals a player
 meets in normal play and other error replies (failures), by `type:code`; every personal event's `seq` against the
 last one (starting from the `auth` reply's), gaps counted in missing numbers; combats whose `combat.ended` never came.
-Sockets subscribed to the market topic at opening count the market events they receive.
+Sockets subscribed to the market at opening count the market events they receive (a digest's entries too, and the
+events it skipped as `market.skipped`).
 """
 
 from __future__ import annotations
@@ -89,7 +90,12 @@ class Player:
     def on_frame(self, payload: bytes) -> None:
         now = perf()
         if payload.startswith(b'{"type":"market.'):  # the market feed: most frames, no seq, counted unparsed
-            self.tally.events[payload[9:payload.index(b'"', 9)].decode()] += 1
+            kind = payload[9:payload.index(b'"', 9)].decode()
+            self.tally.events[kind] += 1
+            if kind == "market.digest":  # and what a digest carries, as the single events would have been
+                data = orjson.loads(payload)["data"]
+                self.tally.events.update(entry["type"] for entry in data["events"])
+                self.tally.events["market.skipped"] += data["skipped"]
             return
         message = orjson.loads(payload)
         if "ok" not in message:  # replies carry `ok`, events never

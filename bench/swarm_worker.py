@@ -61,7 +61,8 @@ class Worker:
     # --- operations ---------------------------------------------------------------------------------------------
     async def op_open(self, kind: str, host: str, port: int, count: int, tokens: list[str] | None = None,
                       keys: list[str] | None = None, subscribe: bool = False, group: str = "main",
-                      concurrency: int = 100, timeout: float = 120.0, spread: float = 0.0) -> dict[str, Any]:
+                      concurrency: int = 100, timeout: float = 120.0, spread: float = 0.0,
+                      market_topic: str = "market") -> dict[str, Any]:
         """Open `count` sockets (token i % len(tokens), key i when given), set each up, wait until all are ready.
         With `spread`, socket i is not opened before `spread * i / count` seconds: a steady pace, as real clients
         arrive, which spreads the server's per-socket ping timers evenly over time."""
@@ -84,7 +85,8 @@ class Worker:
                 key = keys[i] if keys else ""
                 try:
                     _, peer = await loop.create_connection(
-                        lambda: Peer(self, kind, host, port, group, token, key, subscribe), host, port)
+                        lambda: Peer(self, kind, host, port, group, token, key, subscribe, market_topic),
+                        host, port)
                     self.peers.append(peer)
                     await asyncio.wait_for(peer.ready, max(1.0, deadline - perf()))
                     opened += 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from server.digest import TopicDigest
 from server.metrics import Metrics
 from server.session import Session
 
@@ -13,8 +15,9 @@ from server.session import Session
 class Hub:
     """Implements the bus listener: hands each frame the bus brings to the local sockets it concerns."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, digests: Sequence[TopicDigest] = ()) -> None:
         self.metrics = metrics
+        self.digests = {digest.source: digest for digest in digests}  # by the topic they collect
         self.sessions: dict[str, Session] = {}
         self.by_player: dict[str, list[Session]] = defaultdict(list)
         self.topics: dict[str, set[Session]] = defaultdict(set)
@@ -61,6 +64,18 @@ class Hub:
                 self.on_behind(session)
 
     def deliver_topic(self, topic: str, frame: bytes) -> None:
+        self._send_topic(topic, frame)
+        digest = self.digests.get(topic)
+        # A digest collects only while someone here follows it: nothing is kept for nobody.
+        if digest is not None and digest.topic in self.topics and digest.add(frame):
+            asyncio.get_running_loop().call_later(digest.seconds, self._send_digest, digest)
+
+    def _send_digest(self, digest: TopicDigest) -> None:
+        frame = digest.take()
+        if frame is not None:
+            self._send_topic(digest.topic, frame)
+
+    def _send_topic(self, topic: str, frame: bytes) -> None:
         members = self.topics.get(topic)
         if not members:
             return

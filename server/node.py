@@ -18,10 +18,12 @@ from server.bus import Bus, open_bus
 from server.combat_driver import CombatDriver
 from server.commands import CommandContext
 from server.deadlines import CommandDeadlines
+from server.digest import TopicDigest
 from server.event_log import EventLog
 from server.failpoints import Failpoints
 from server.game.config import GameSettings
 from server.game.energy import energy_now
+from server.game.market import FEED, FEED_DIGEST
 from server.game.state import PlayerState
 from server.hub import Hub
 from server.metrics import Metrics
@@ -53,7 +55,8 @@ class Node:
                                sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds,
                                mongo_pool_size=settings.storage_pool_size)
         self.storage: Storage = watch_storage(storage, self.metrics.storage, settings)
-        self.hub = Hub(self.metrics)
+        self.hub = Hub(self.metrics, [TopicDigest(FEED, FEED_DIGEST, "market.digest", settings.market_digest_seconds,
+                                                  settings.market_digest_max_events)])
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)
         self.hub.on_control = self._on_control
         self.bus: Bus = open_bus(settings.bus, self.id, settings.history_seconds,

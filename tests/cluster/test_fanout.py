@@ -14,11 +14,14 @@ from tests.support.client import Client
 
 
 async def test_market_feed_reaches_subscribers_on_every_node(cluster: Cluster, connect: Connect) -> None:
-    watchers = []
+    watchers, digesters = [], []
     for node in cluster.nodes:
         watcher, _ = await connect(node)
         await watcher.call("sub.add", {"topic": "market"})
         watchers.append(watcher)
+        digester, _ = await connect(node)  # the same events in the node's digest, once a second
+        await digester.call("sub.add", {"topic": "market:digest"})
+        digesters.append(digester)
     seller, _ = await connect(cluster[0])
     buyer, _ = await connect(cluster[2])
 
@@ -35,6 +38,12 @@ async def test_market_feed_reaches_subscribers_on_every_node(cluster: Cluster, c
     for watcher in watchers:
         assert [e["data"]["id"] for e in watcher.events if e["type"] == "market.listed"].count(listing) == 1
         assert [e["data"]["listing"] for e in watcher.events if e["type"] == "market.sold"].count(listing) == 1
+    for digester in digesters:
+        await digester.wait_event("market.digest", lambda d: any(e["data"].get("listing") == listing
+                                                                 for e in d["events"]), timeout=15)
+        entries = [e for d in digester.events if d["type"] == "market.digest" for e in d["data"]["events"]]
+        assert [e["type"] for e in entries if listing in (e["data"].get("id"), e["data"].get("listing"))] == [
+            "market.listed", "market.sold"], "each event once, in order, whatever node it came from"
 
 
 async def test_a_seller_hears_of_a_sale_made_on_another_node(cluster: Cluster, connect: Connect) -> None:

@@ -228,6 +228,7 @@ async def play_social(cap: Capture, node: ServerProcess, ana: Client) -> tuple[C
     for client in (ana, bo):
         await cap.call(client, "sub.add", {"topic": "chat:global"})
         await cap.call(client, "sub.add", {"topic": "market"})
+    await bo.call("sub.add", {"topic": "market:digest"})  # for the digest's example, the listing below alone
     await cap.call(ana, "chat.send", {"text": "anyone for the goblin cave?"})
     await cap.call(ana, "chat.whisper", {"to": "bob", "text": "gg"})
     await bo.wait_event("chat.message", lambda d: d.get("channel") != "global" and d.get("text") == "gg")
@@ -236,6 +237,7 @@ async def play_social(cap: Capture, node: ServerProcess, ana: Client) -> tuple[C
     potions = [i["id"] for i in (await ana.call("inventory.get"))["items"] if i["code"] == "pocion-vida-menor"]
     listing = (await cap.call(ana, "market.list", {"item": potions[0], "price": 10}, idem="list-1"))["listing"]
     await bo.wait_event("market.listed", lambda d: d["id"] == listing)
+    await bo.wait_event("market.digest", lambda d: any(e["data"].get("id") == listing for e in d["events"]))
     await cap.call(bo, "market.browse", {"kind": "consumable", "sort": "price", "limit": 1})
     await cap.call(ana, "market.mine")
     await cap.call(bo, "market.buy", {"listing": listing}, idem="buy-1")

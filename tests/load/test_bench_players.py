@@ -42,6 +42,7 @@ def run_players(tmp_path: Path, players: int, *extra: str) -> dict[str, Any]:
         assert result["commands"].get(command, {}).get("count", 0) > 0, (command, result["commands"])
     assert result["events"].get("combat.round", 0) > 0 and result["events"].get("combat.ended", 0) > 0
     assert result["events"].get("market.listed", 0) > 0  # the subscribed tenth hears the listings
+    assert result["events"].get("market.digest", 0) > 0, "by default they follow the market's digest"
     assert result["bytes_per_session_end"] > 0 and result["cpu_hours_per_player_hour"] > 0
     assert not [role for role, pid in result["processes"].items() if process_alive(pid)]  # all it started stopped
     return result

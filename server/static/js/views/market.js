@@ -1,5 +1,5 @@
 // The market: browse with filters and pages, list goods, buy, cancel. The page follows the live feed
-// (topic `market`): new listings appear and sold, cancelled or expired ones disappear without a reload.
+// (topic `market:digest`): new listings appear and sold, cancelled or expired ones disappear without a reload.
 
 import { choices, GAME, settingsOf } from "../contract.js";
 import { fill, fmtInt, h, title } from "../dom.js";
@@ -255,16 +255,21 @@ export function mountMarket(root, app) {
     }
   }
 
-  conn.on("market.listed", onListed);
+  // The page follows the market's digest (one frame a second, however busy the market), not its every event.
+  const live = { "market.listed": onListed };
   for (const type of ["market.sold", "market.cancelled", "market.expired"]) {
-    conn.on(type, (data) => removeListing(data.listing));
+    live[type] = (data) => removeListing(data.listing);
   }
+  conn.on("market.digest", ({ events, skipped }) => {
+    for (const event of events) live[event.type]?.(event.data);
+    if (skipped) Promise.all([browse(), loadMine()]).catch((err) => app.showError(err)); // more than a frame: re-read
+  });
 
   // Subscriptions belong to one connection: subscribe again after every (re)connect, then catch up.
   conn.on("status", ({ state }) => { if (state !== "online") root.dataset.live = "false"; });
   conn.on("ready", async () => {
     try {
-      await conn.call("sub.add", { topic: "market" });
+      await conn.call("sub.add", { topic: "market:digest" });
       root.dataset.live = "true"; // following the feed (tests wait for this)
       await Promise.all([browse(), loadMine()]);
     } catch (err) {
