@@ -226,7 +226,8 @@ def run(args: argparse.Namespace) -> int:
         result = figures_of(play, args.players, opened, rss, cores, audited)
     judged = verdict(result)
     result |= {"deployment": kind, "processes": processes, "duration": args.duration, "think": args.think,
-               "market_share": args.market_share, "market_topic": args.market_topic, "verdict": [line for _, line in judged],
+               "market_share": args.market_share, "market_topic": args.market_topic,
+               "verdict": [line for _, line in judged],
                "passed": all(ok for ok, _ in judged)}
     (out / "players.json").write_text(json.dumps(result, indent=2))
     record("players", {k: v for k, v in result.items() if k not in ("audit",)} |
