@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from protocol.schema import Command, Event, Field
 
-TOPIC_PATTERN = r"market|market:digest|chat:global|ranking:(points|level|wealth|points:\d{4}-W\d{2})"
+TOPIC_PATTERN = r"market(:digest)?|chat:global(:digest)?|ranking:(points|level|wealth|points:\d{4}-W\d{2})"
+# Busy topics with a digest: `<topic>:digest` carries the topic's events of an interval in one frame of this type.
+DIGESTS = {"market": "market.digest", "chat:global": "chat.digest"}
 ID = r"[A-Za-z0-9_-]{1,64}"
 BOARDS = ("points", "level", "wealth")  # and the weekly `points:<ISO week>`, e.g. `points:2026-W48`
 BOARD_PATTERN = "|".join(BOARDS) + r"|points:\d{4}-W\d{2}"
@@ -27,9 +29,10 @@ _commands: list[Command] = [
             read_only=True),
     Command("state.get", "session", "The player's state summary.", read_only=True),
     Command("sub.add", "session", "Subscribe this connection to a broadcast topic.",
-            fields=(Field("topic", "str", "`market` (each market event as it happens), `market:digest` (the same "
-                          "events, one frame per `market_digest_seconds`), `chat:global` or `ranking:<board>`; a "
-                          "connection follows at most `max_topics_per_socket` (16) topics.", pattern=TOPIC_PATTERN),),
+            fields=(Field("topic", "str", "`market`, `chat:global` (each event as it happens), `market:digest`, "
+                          "`chat:global:digest` (the same events, one frame per `digest_seconds`) or "
+                          "`ranking:<board>`; a connection follows at most `max_topics_per_socket` (16) topics.",
+                          pattern=TOPIC_PATTERN),),
             read_only=True),
     Command("sub.remove", "session", "Unsubscribe this connection from a topic.",
             fields=(Field("topic", "str", "A topic given to `sub.add`.", pattern=TOPIC_PATTERN),), read_only=True),
@@ -140,6 +143,11 @@ _events += [
           topic="ranking:points"),
     Event("chat.message", "chat", "A global message (topic `chat:global`) or a whisper to you (personal).",
           topic="chat:global"),
+    Event("chat.digest", "chat",
+          "The global chat's messages of an interval (`digest_seconds`, 1 s), in one frame: `events` holds them as "
+          "topic `chat:global` sends them, in order, at most `digest_max_events` (100); `skipped` counts the "
+          "interval's others (`chat.history` has them). Sent only for an interval with a message.",
+          topic="chat:global:digest"),
     Event("character.lost", "characters", "Characters wounded for 24 h without revive were lost."),
     Event("notification.new", "notifications",
           "A new notification (`kind`: `level_up`, `sale`, `purchase`, `listing_expired`, `character_lost`), with "
@@ -197,10 +205,10 @@ _events += [
     Event("market.expired", "market", "A listing expired; its goods went back.",
           topic="market"),
     Event("market.digest", "market",
-          "The market events of an interval (`market_digest_seconds`, 1 s), in one frame: `events` holds them as "
-          "topic `market` sends them, in order, at most `market_digest_max_events` (100); `skipped` counts the "
-          "interval's others (re-read with `market.browse`). Sent only for an interval in which something happened. "
-          "For a client that shows the market live to many players: one frame a second instead of one per listing.",
+          "The market events of an interval (`digest_seconds`, 1 s), in one frame: `events` holds them as topic "
+          "`market` sends them, in order, at most `digest_max_events` (100); `skipped` counts the interval's "
+          "others (re-read with `market.browse`). Sent only for an interval in which something happened. For a "
+          "client that shows the market live to many players: one frame a second instead of one per listing.",
           topic="market:digest"),
 ]
 

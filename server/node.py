@@ -12,6 +12,7 @@ from typing import Any
 
 from persistence import Storage, open_storage
 from protocol import CloseCode
+from protocol.messages import DIGESTS
 from server import backup, jobs
 from server.auth import Passwords, Tokens, load_or_create_secret
 from server.bus import Bus, open_bus
@@ -23,7 +24,6 @@ from server.event_log import EventLog
 from server.failpoints import Failpoints
 from server.game.config import GameSettings
 from server.game.energy import energy_now
-from server.game.market import FEED, FEED_DIGEST
 from server.game.state import PlayerState
 from server.hub import Hub
 from server.metrics import Metrics
@@ -55,8 +55,9 @@ class Node:
                                sqlite_checkpoint_seconds=settings.sqlite_checkpoint_seconds,
                                mongo_pool_size=settings.storage_pool_size)
         self.storage: Storage = watch_storage(storage, self.metrics.storage, settings)
-        self.hub = Hub(self.metrics, [TopicDigest(FEED, FEED_DIGEST, "market.digest", settings.market_digest_seconds,
-                                                  settings.market_digest_max_events)])
+        self.hub = Hub(self.metrics, [TopicDigest(source, f"{source}:digest", event_type, settings.digest_seconds,
+                                                  settings.digest_max_events)
+                                      for source, event_type in DIGESTS.items()])
         self.metrics.watch_load(self.hub.player_count, self.hub.busy_count)
         self.hub.on_control = self._on_control
         self.bus: Bus = open_bus(settings.bus, self.id, settings.history_seconds,

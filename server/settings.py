@@ -100,12 +100,12 @@ class Settings:
         20.0, "A peer that does not answer a ping in this time is dropped.")
     max_topics_per_socket: int = setting(
         16, "Broadcast topics one socket may follow (`sub.add`); more are refused with `bad_request`.")
-    market_digest_seconds: float = setting(
-        1.0, "Interval of the market digest: a socket following `market:digest` gets one `market.digest` frame this "
-             "long after the first market event of an interval, with that interval's events.")
-    market_digest_max_events: int = setting(
-        100, "Most market events one `market.digest` frame carries; an interval's others are only counted "
-             "(`skipped`), and the client re-reads with `market.browse`.")
+    digest_seconds: float = setting(
+        1.0, "Interval of the topics' digests (`market:digest`, `chat:global:digest`): a socket following one gets "
+             "one frame this long after the first event of an interval, with that interval's events.")
+    digest_max_events: int = setting(
+        100, "Most events one digest frame carries; an interval's others are only counted (`skipped`), and the "
+             "client catches up with `market.browse` or `chat.history`.")
     chat_messages_per_10s: int = setting(
         10, "Chat messages (global and whispers) one player may send in 10 s.")
     sweep_interval_seconds: float = setting(

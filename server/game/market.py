@@ -32,7 +32,6 @@ from server.game.views import item_view
 
 ACTIVE = "active"
 FEED = "market"  # the topic of the market feed
-FEED_DIGEST = "market:digest"  # the same events, one frame per interval (server/digest.py)
 
 
 @dataclass(slots=True)

@@ -228,8 +228,11 @@ async def play_social(cap: Capture, node: ServerProcess, ana: Client) -> tuple[C
     for client in (ana, bo):
         await cap.call(client, "sub.add", {"topic": "chat:global"})
         await cap.call(client, "sub.add", {"topic": "market"})
-    await bo.call("sub.add", {"topic": "market:digest"})  # for the digest's example, the listing below alone
+    for digest in ("market:digest", "chat:global:digest"):  # for the digests' examples: one event each
+        await bo.call("sub.add", {"topic": digest})
     await cap.call(ana, "chat.send", {"text": "anyone for the goblin cave?"})
+    await bo.wait_event("chat.digest", lambda d: any(e["data"]["text"] == "anyone for the goblin cave?"
+                                                     for e in d["events"]))
     await cap.call(ana, "chat.whisper", {"to": "bob", "text": "gg"})
     await bo.wait_event("chat.message", lambda d: d.get("channel") != "global" and d.get("text") == "gg")
     await cap.call(bo, "chat.history", {"limit": 2})

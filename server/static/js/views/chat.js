@@ -1,4 +1,4 @@
-// Global chat (topic `chat:global`) and whispers. "/w name text" whispers to one player.
+// Global chat (topic `chat:global:digest`) and whispers. "/w name text" whispers to one player.
 
 import { fill, fmtTime, h } from "../dom.js";
 
@@ -51,10 +51,18 @@ export function mountChat(root, app) {
     if (ok) input.value = "";
   });
 
-  conn.on("chat.message", add);
+  conn.on("chat.message", add); // whispers (personal events)
+  // The global chat comes as its digest: a second's messages in one frame, however many players talk.
+  conn.on("chat.digest", ({ events, skipped }) => {
+    events.forEach((event) => add(event.data));
+    if (skipped) { // more than a frame holds: the history has them (add() drops those already shown)
+      conn.call("chat.history", { limit: 50 }).then(({ messages }) => messages.forEach(add))
+        .catch((err) => app.showError(err));
+    }
+  });
   conn.on("ready", async () => {
     try {
-      await conn.call("sub.add", { topic: "chat:global" });
+      await conn.call("sub.add", { topic: "chat:global:digest" });
       const { messages } = await conn.call("chat.history", { limit: 50 });
       messages.forEach(add);
       list.scrollTop = list.scrollHeight;

@@ -1,5 +1,6 @@
-"""The market digest over real sockets: topic `market:digest` carries the market's events, as topic `market`
-sends them and in order, one frame per interval, bounded per frame, and collected only while someone follows it."""
+"""The topics' digests over real sockets: `market:digest` and `chat:global:digest` carry their topic's events, as
+the topic sends them and in order, one frame per interval, bounded per frame, and collected only while someone
+follows them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.support.client import Client
 from tests.support.economy import quick_login
 from tests.support.servers import ServerProcess
 
-DIGEST = {"market_digest_seconds": 0.3, "market_digest_max_events": 2, "rate_per_second": 1000, "rate_burst": 1000}
+DIGEST = {"digest_seconds": 0.3, "digest_max_events": 2, "rate_per_second": 1000, "rate_burst": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,12 @@ async def potions(client: Client) -> list[str]:
     return [i["id"] for i in (await client.call("inventory.get"))["items"] if i["code"] == "pocion-vida-menor"]
 
 
-async def digests_until(client: Client, count: int, after: int = 0) -> list[dict[str, Any]]:
-    """The digests received after index `after` until they account for `count` market events (kept or skipped)."""
+async def digests_until(client: Client, count: int, after: int = 0,
+                        kind: str = "market.digest") -> list[dict[str, Any]]:
+    """The digests received after index `after` until they account for `count` events (kept or skipped)."""
     seen: list[dict[str, Any]] = []
     while sum(len(d["data"]["events"]) + d["data"]["skipped"] for d in seen) < count:
-        event = await client.wait_event("market.digest", after=after, timeout=10)
+        event = await client.wait_event(kind, after=after, timeout=10)
         after = client.events.index(event) + 1
         seen.append(event)
     return seen
@@ -76,7 +78,7 @@ async def test_an_interval_carries_at_most_max_events_and_counts_the_rest(connec
         ids.append((await seller.call("market.list", {"item": potion, "price": 5}))["listing"])
     digests = await digests_until(digest, 3, after=mark)
     kept = [e["data"]["id"] for d in digests for e in d["data"]["events"]]
-    assert all(len(d["data"]["events"]) <= DIGEST["market_digest_max_events"] for d in digests)
+    assert all(len(d["data"]["events"]) <= DIGEST["digest_max_events"] for d in digests)
     assert kept == ids[:len(kept)], "kept in order; what does not fit is only counted"
     assert sum(d["data"]["skipped"] for d in digests) == 3 - len(kept)
 
@@ -110,3 +112,16 @@ async def test_unsubscribing_stops_the_digest(connect: Connect, node: ServerProc
     await digests_until(stayer, 1, after=mark)
     await quitter.call("ping")  # the digest went to every follower at once: had it gone here, it is in by now
     assert listing and not [e for e in quitter.events if e["type"] == "market.digest"]
+
+
+async def test_the_global_chat_has_a_digest_too(connect: Connect, node: ServerProcess) -> None:
+    talker, listener, digest = [await player(connect, node) for _ in range(3)]
+    await listener.call("sub.add", {"topic": "chat:global"})
+    await digest.call("sub.add", {"topic": "chat:global:digest"})
+    texts = ["first", "second"]
+    for text in texts:
+        await talker.call("chat.send", {"text": text})
+    singles = [await listener.wait_event("chat.message", lambda d, t=text: d["text"] == t) for text in texts]
+    entries = [e for d in await digests_until(digest, 2, kind="chat.digest") for e in d["data"]["events"]]
+    assert entries == singles, "the same frames as the global chat's, in order"
+    assert not [e for e in digest.events if e["type"] != "chat.digest"]
