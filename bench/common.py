@@ -249,7 +249,8 @@ def start_targets(name: str, transports: Iterable[str] = ("asgi",)) -> Iterator[
 
 # --- players ---------------------------------------------------------------------------------------------------
 async def register_players(http: str, count: int, prefix: str = "b", concurrency: int = 8) -> list[dict[str, Any]]:
-    """Register and log in `count` new players (argon2 on the server: ~50 ms each, so few and concurrent)."""
+    """Register `count` new players, each signed in by its registration (argon2 on the server: ~50 ms each, so few
+    and concurrent)."""
     check_loopback(httpx.URL(http).host)
     gate = asyncio.Semaphore(concurrency)
     run = f"{prefix}{os.getpid() % 10000}{time.time_ns() % 10**6}"
@@ -263,8 +264,7 @@ async def register_players(http: str, count: int, prefix: str = "b", concurrency
     async def one(client: httpx.AsyncClient, i: int) -> dict[str, Any]:
         name = f"{run}_{i}"[:24]
         async with gate:
-            await post(client, sdk_http.register_request(name, f"{name}@bench.test", PASSWORD))
-            r = await post(client, sdk_http.login_request(name, PASSWORD))
+            r = await post(client, sdk_http.register_request(name, f"{name}@bench.test", PASSWORD))
             return {**r.json(), "name": name}
 
     async with httpx.AsyncClient(base_url=http, timeout=120) as client:

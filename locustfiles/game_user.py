@@ -44,7 +44,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from valgame_client.errors import CommandError, ConnectionLost
-from valgame_client.http import Tokens, discover_socket_url, login_request, register_request, retry_after_seconds
+from valgame_client.http import Tokens, discover_socket_url, register_request, retry_after_seconds
 from valgame_client.sync import Client
 
 DUNGEON = "cueva-goblins"
@@ -79,7 +79,7 @@ def scaled_seconds(seconds: float) -> float:
 
 
 class ValgamePlayer(HttpUser):
-    """A player: register, log in, open the socket, then play a weighted mix of commands."""
+    """A player: register (which signs it in), open the socket, then play a weighted mix of commands."""
 
     wait_time = between(float(os.environ.get("VALGAME_WAIT_MIN", "1")), float(os.environ.get("VALGAME_WAIT_MAX", "2")))
 
@@ -105,20 +105,19 @@ class ValgamePlayer(HttpUser):
 
     # --- set-up ---------------------------------------------------------------------------------------------
     def _login(self) -> None:
-        steps = ((register_request(self.name, f"{self.name}@load.test", PASSWORD), 201),
-                 (login_request(self.name, PASSWORD), 200))
-        for request, status in steps:
-            for attempt in range(BUSY_RETRIES + 1):
-                with self.client.request(request.method, request.path, data=request.content(),
-                                         headers=request.headers(), name=request.path, catch_response=True) as r:
-                    if r.status_code == status:
-                        break
-                    r.failure(f"{request.path}: {r.status_code} {_error_text(r.text)}")
-                    wait = retry_after_seconds(r.status_code, r.headers)
-                    if wait is None or attempt == BUSY_RETRIES:
-                        raise StopUser  # not a usable player: Locust stops this user
-                # The node is saturated (password hashing) and said when to come back: do as a client should.
-                gevent.sleep(wait * random.uniform(1.0, 1.5))
+        """Register: a new player is signed in by its registration (one password hash, as in the browser client)."""
+        request = register_request(self.name, f"{self.name}@load.test", PASSWORD)
+        for attempt in range(BUSY_RETRIES + 1):
+            with self.client.request(request.method, request.path, data=request.content(),
+                                     headers=request.headers(), name=request.path, catch_response=True) as r:
+                if r.status_code == 201:
+                    break
+                r.failure(f"{request.path}: {r.status_code} {_error_text(r.text)}")
+                wait = retry_after_seconds(r.status_code, r.headers)
+                if wait is None or attempt == BUSY_RETRIES:
+                    raise StopUser  # not a usable player: Locust stops this user
+            # The node is saturated (password hashing) and said when to come back: do as a client should.
+            gevent.sleep(wait * random.uniform(1.0, 1.5))
         tokens = Tokens.from_reply(r.json())
         self.token, self.player_id = tokens.access_token, tokens.player_id
 

@@ -22,7 +22,8 @@ _bodies = [
                  Field("password", "str", "At least `password_min_length` characters (10 by default), at most "
                        "256; not one of the most common passwords, repetitive, a keyboard or alphabet sequence, or "
                        "containing the username.", min=1, max=256)),
-         answers="201 `player_id`, `name`; 400 naming the field (also for a reserved name); 409 when the name or "
+         answers="201 with what a login answers (`access_token`, `refresh_token`, `player_id`, `name`, ...): the new "
+                 "player is signed in; 400 naming the field (also for a reserved name); 409 when the name or "
                  "the email is taken (one answer for both); 503 with `Retry-After` when hashing is saturated"),
     Body("POST", "/auth/login", "Trade a name and password for an access token and a refresh token.",
          fields=(Field("username", "str", "The account's name."), Field("password", "str", "Its password.")),

@@ -113,7 +113,9 @@ async def register(request: Request) -> Response:
         await node.players.create(account)
     except Duplicate:
         raise HttpError(409, ErrorCode.CONFLICT, "username or email taken") from None
-    return JSONResponse({"player_id": account.id, "name": name}, 201)
+    # Signed in by their registration, as by a login: a new player costs one password hash, not two (the hash is
+    # what bounds a node's arrivals: docs/PERFORMANCE.md, the stress scenario's login storm).
+    return await _token_response(node, account, status=201)
 
 
 async def login(request: Request) -> Response:
@@ -151,11 +153,11 @@ async def _upgrade_password_hash(node: Node, account: Account, password: str) ->
 
 
 async def _token_response(node: Node, account: Account, family: str | None = None,
-                          spent: str | None = None) -> Response:
+                          spent: str | None = None, status: int = 200) -> Response:
     assert node.tokens is not None
     pair = await node.tokens.issue_pair(account.id, account.role, family, spent=spent)
     return JSONResponse({"access_token": pair.access_token, "token_type": "bearer", "expires_in": pair.expires_in,
-                         "refresh_token": pair.refresh_token, "player_id": account.id, "name": account.name})
+                         "refresh_token": pair.refresh_token, "player_id": account.id, "name": account.name}, status)
 
 
 async def refresh(request: Request) -> Response:

@@ -125,7 +125,8 @@ def login(base: str, username: str, password: str, timeout: float = 30) -> Token
 
 
 def register(base: str, username: str, password: str, email: str | None = None, timeout: float = 30) -> dict[str, Any]:
-    """Create an account (`player_id`, `name`); HttpError 409 when the name is taken."""
+    """Create an account, signed in: what `login` answers (`access_token`, `refresh_token`, `player_id`, `name`,
+    ...); HttpError 409 when the name is taken."""
     return send(base, register_request(username, email or f"{username}@example.com", password), timeout)
 
 

@@ -84,6 +84,19 @@ async def test_register_creates_an_account_that_can_log_in(http: httpx.AsyncClie
     assert login.json()["player_id"] == created["player_id"]
 
 
+async def test_registering_signs_the_new_player_in(http: httpx.AsyncClient, server: ServerProcess) -> None:
+    """One password hash per new player: the registration answers what a login does, and its tokens work."""
+    body = registration()
+    created = (await http.post("/auth/register", json=body)).json()
+    assert (created["token_type"], created["name"]) == ("bearer", body["username"])
+    assert created["expires_in"] > 0 and len(created["refresh_token"]) >= 32
+    assert await socket_accepts(server, created["access_token"])
+    refreshed = await _refresh(http, created["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["player_id"] == created["player_id"]
+    assert await socket_accepts(server, refreshed.json()["access_token"])
+
+
 @pytest.mark.parametrize("make_name", [
     lambda: "z" + secrets.token_hex(1),  # 3 characters, the shortest allowed
     lambda: unique_name("long_").ljust(24, "9"),  # 24, the longest allowed

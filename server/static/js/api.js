@@ -72,8 +72,8 @@ export class Auth {
   }
 
   async register(username, email, password) {
-    await post("/auth/register", { username, email, password });
-    return this.login(username, password);
+    this._keep(await post("/auth/register", { username, email, password })); // signed in: no second hash
+    return this.tokens;
   }
 
   async login(username, password) {
