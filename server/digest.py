@@ -1,13 +1,14 @@
 """A topic's digest: the frames one topic brought in an interval, sent as one frame (sans I/O; the hub times it).
 
-A busy market feed costs a node one delivery per listing per subscriber: at 10,000 players that is more than a
-core can send (docs/PERFORMANCE.md, "10,000 players on one node"). Its digest topic (`market:digest`) costs one
-delivery per interval per subscriber instead, whatever the market's pace, and carries the same events.
+A busy topic costs a node one delivery per event per subscriber: the market feed at 10,000 players asks more than a
+core can send (docs/PERFORMANCE.md, "10,000 players on one node"), and a thousand players on the global chat make
+each message a thousand frames. Its digest topic (`market:digest`, `chat:global:digest`: protocol.messages.DIGESTS)
+costs one delivery per interval per follower instead, whatever the topic's pace, and carries the same events.
 
 The events go into the digest as the source topic encoded them, unparsed, so a client handles a digest's entries
 with the code it has for the single events. Past `max_events` in one interval the rest are only counted
-(`skipped`): the buffer is bounded, and a client that sees `skipped` re-reads with `market.browse` (topic events
-are best-effort, docs/PROTOCOL.md).
+(`skipped`): the buffer is bounded, and a client that sees `skipped` catches up with `market.browse` or
+`chat.history` (topic events are best-effort, docs/PROTOCOL.md).
 """
 
 from __future__ import annotations
