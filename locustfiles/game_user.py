@@ -39,7 +39,7 @@ from typing import Any
 
 import gevent
 import orjson
-from locust import HttpUser, between, events, runners, task
+from locust import HttpUser, between, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 
@@ -68,13 +68,6 @@ EVENT_COUNTS: Counter[str] = Counter()
 # The scenario shapes (normal.py, peak.py, stress.py) multiply their players and durations by this, for a short
 # try-out of a scenario (bench/scenario.py --scale 0.05); spawn rates stay the seed's.
 SCALE = float(os.environ.get("VALGAME_SCALE", "1"))
-
-# Locust's master counts a worker missing after 3 heartbeats (3 s) it did not get, and stops the test when every
-# worker is missing. Where the load generator shares its cores with the deployment (this 2-core machine), a
-# worker's loop busy for 3 s is not a dead worker (a stress run on one node ended at 408 s of its 900, most likely
-# so: nothing else in its log, where a missing worker is only an INFO line). Locust has no option for it; the master
-# reads this constant each time it counts.
-runners.HEARTBEAT_LIVENESS = int(os.environ.get("VALGAME_LOCUST_HEARTBEAT_LIVENESS", "30"))
 
 
 def scaled_users(users: int) -> int:
@@ -135,8 +128,9 @@ class ValgamePlayer(HttpUser):
         return self._ws_url
 
     def _connect(self) -> None:
+        # Events go to _on_event only: kept, a 15-minute run's chat digests filled a Locust worker's memory (11 GB).
         self.sock = Client(self._socket_url(), token=self.token, reconnect=True, on_event=self._on_event,
-                           timeout=REPLY_TIMEOUT)
+                           timeout=REPLY_TIMEOUT, keep_events=False)
         if self._timed("connect", self.sock.open_socket) is None:
             raise StopUser
         auth = self._timed("auth", self.sock.authenticate)

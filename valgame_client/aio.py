@@ -34,9 +34,9 @@ class AsyncClient(Shell[TokenSource]):
     def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
-                 max_backoff: float = 15, **connect_options: Any) -> None:
+                 max_backoff: float = 15, keep_events: bool = True, **connect_options: Any) -> None:
         super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
-                         timeout=timeout, max_backoff=max_backoff)
+                         timeout=timeout, max_backoff=max_backoff, keep_events=keep_events)
         self.connect_options = {"max_size": None, "compression": None, **connect_options}
         self.connection: ClientConnection | None = None
         self.closed = asyncio.Event()  # set once the client is finished (no reconnect follows)
@@ -140,6 +140,8 @@ class AsyncClient(Shell[TokenSource]):
     async def wait_event(self, type: str, where: Callable[[dict[str, Any]], bool] | None = None,
                          timeout: float | None = None, after: int = 0) -> dict[str, Any]:
         """The first event of `type` (at index >= after in `events`) whose data matches `where`, waiting for it."""
+        self.check_kept()
+
         async def find() -> dict[str, Any]:
             async with self._event_signal:
                 while True:
@@ -169,9 +171,10 @@ class AsyncClient(Shell[TokenSource]):
             if future is not None and not future.done():
                 future.set_result(item.frame)
         elif isinstance(item, Event):
-            async with self._event_signal:
-                self.events.append(item.frame)
-                self._event_signal.notify_all()
+            if self.keep_events:
+                async with self._event_signal:
+                    self.events.append(item.frame)
+                    self._event_signal.notify_all()
             self.notify_event(item.frame)
         elif isinstance(item, Authenticated):
             self.auth_reply = item.reply.data

@@ -17,7 +17,7 @@ TokenT = TypeVar("TokenT")  # a token, or what makes one (a plain or an async ca
 class Shell(Generic[TokenT]):
     def __init__(self, url: str, *, token: TokenT | None, reconnect: bool,
                  on_event: Callable[[dict[str, Any]], None] | None, on_resync: Callable[[Resync], None] | None,
-                 timeout: float, max_backoff: float) -> None:
+                 timeout: float, max_backoff: float, keep_events: bool = True) -> None:
         self.url = url
         self.token = token
         self.reconnect = reconnect  # reopen and resume after a drop (not after a final close code)
@@ -26,7 +26,10 @@ class Shell(Generic[TokenT]):
         self.on_event = on_event
         self.on_resync = on_resync
         self.core = ClientProtocol()
-        self.events: list[dict[str, Any]] = []  # every event frame received, in order
+        # Every event frame received, in order, for `wait_event`: it grows for as long as the client lives, so a
+        # long-running client (a bot, a load generator) passes keep_events=False and takes them through `on_event`.
+        self.keep_events = keep_events
+        self.events: list[dict[str, Any]] = []
         self.resyncs: list[Resync] = []  # each time events were missed for good
         self.auth_reply: dict[str, Any] | None = None  # the data of the last successful `auth`
         self.close_code: int | None = None  # the last socket's close code
@@ -37,6 +40,10 @@ class Shell(Generic[TokenT]):
         """Seconds before reconnect attempt `attempt` (from 0): exponential, capped, with jitter so that the
         clients of a node that went away do not all come back at once."""
         return min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    def check_kept(self) -> None:
+        if not self.keep_events:
+            raise RuntimeError("wait_event reads the kept events: this client was made with keep_events=False")
 
     def notify_event(self, frame: dict[str, Any]) -> None:
         """Hand an event to `on_event`; a failing callback is logged, and the connection carries on."""

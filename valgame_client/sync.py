@@ -32,9 +32,9 @@ class Client(Shell[TokenSource]):
     def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
-                 max_backoff: float = 15, **connect_options: Any) -> None:
+                 max_backoff: float = 15, keep_events: bool = True, **connect_options: Any) -> None:
         super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
-                         timeout=timeout, max_backoff=max_backoff)
+                         timeout=timeout, max_backoff=max_backoff, keep_events=keep_events)
         self.connect_options = {"enable_multithread": True, "skip_utf8_validation": True, **connect_options}
         self.closed = False  # True once the client is finished (no reconnect follows)
         self.ws: websocket.WebSocket | None = None
@@ -141,6 +141,7 @@ class Client(Shell[TokenSource]):
     def wait_event(self, type: str, where: Callable[[dict[str, Any]], bool] | None = None,
                    timeout: float | None = None, after: int = 0) -> dict[str, Any]:
         """The first event of `type` (at index >= after in `events`) whose data matches `where`, waiting for it."""
+        self.check_kept()
         found: list[dict[str, Any]] = []
 
         def check() -> bool:
@@ -183,7 +184,8 @@ class Client(Shell[TokenSource]):
                     if item.id in self._outcomes:
                         self._outcomes[item.id] = item.frame
                 elif isinstance(item, Event):
-                    self.events.append(item.frame)
+                    if self.keep_events:
+                        self.events.append(item.frame)
                     events.append(item.frame)
                 elif isinstance(item, Authenticated):
                     self.auth_reply = item.reply.data

@@ -156,3 +156,30 @@ def test_the_http_helpers_report_errors_with_their_code(server: ServerProcess) -
         sdk_http.register(server.http, unique_name("x"), "short")
     assert (taken.value.status, taken.value.field) == (400, "password")
     assert login["player_id"]
+
+
+@pytest.mark.parametrize("blocking", [False, True])
+async def test_a_client_that_keeps_no_events_hands_them_to_on_event_only(server: ServerProcess,
+                                                                         blocking: bool) -> None:
+    """A long-running client (a bot, Locust's user) must not grow with every event it is sent."""
+    login = await register(server.http, unique_name("sdkk"))
+    heard: list[dict[str, Any]] = []
+    options: dict[str, Any] = {"token": login["access_token"], "on_event": heard.append, "keep_events": False}
+    if blocking:
+        client = BlockingClient(server.ws, **options)
+        await asyncio.to_thread(client.connect)
+        await asyncio.to_thread(client.call, "evo.buy", {"count": 1})
+        await asyncio.to_thread(client.call, "ping")  # the wallet event came before this reply
+        with pytest.raises(RuntimeError):
+            client.wait_event("wallet.updated", timeout=0.1)
+        client.close()
+    else:
+        client = AsyncClient(server.ws, **options)
+        await client.connect()
+        await client.call("evo.buy", {"count": 1})
+        await client.call("ping")
+        with pytest.raises(RuntimeError):
+            await client.wait_event("wallet.updated", timeout=0.1)
+        await client.close()
+    assert [e["data"] for e in heard if e["type"] == "wallet.updated"] == [BOUGHT]
+    assert client.events == [], "nothing kept"
