@@ -290,11 +290,10 @@ def ratio(a: float, b: float) -> float:
 
 
 def spread(values: Iterable[float]) -> dict[str, float]:
-    """The median and the range of one figure over a series' runs or rounds."""
+    """The median and the range of one figure over a series' runs or rounds (NaN, as `median`, when none)."""
     values = [v for v in values if v == v]
-    if not values:
-        return {"median": float("nan"), "min": float("nan"), "max": float("nan")}
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    nan = float("nan")
+    return {"median": median(values), "min": min(values, default=nan), "max": max(values, default=nan)}
 
 
 def tree() -> dict[str, Any]:

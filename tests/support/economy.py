@@ -27,8 +27,8 @@ MARKET_ERRORS = {"not_found", "conflict", "forbidden", "insufficient_funds", "in
 
 
 async def quick_login(node: ServerProcess, name: str | None = None) -> dict[str, Any]:
-    """Register a player over HTTP; its access token is signed with the nodes' shared secret, as any node would
-    issue it (this skips the second password hash of `/auth/login`, which makes bulk set-ups twice as fast)."""
+    """Register a player over HTTP; its access token is signed here with the nodes' shared secret, as any node would
+    issue it, for 4 hours (the token the registration answers with lasts the node's 15 minutes)."""
     name = name or unique_name("m")
     request = sdk_http.register_request(name, f"{name}@example.test", "correct horse battery")
     async with httpx.AsyncClient(base_url=node.http, timeout=60) as http:
