@@ -1,9 +1,12 @@
-"""The embedded storage adapter: one SQLite file in WAL mode, driven from a single writer thread.
+"""The embedded storage adapter: one SQLite file in WAL mode, written from a single writer thread, read from a
+reader thread of its own.
 
-SQLite serialises writers anyway; one thread that owns the connection keeps the blocking calls off the event loop
-and makes `commit` a plain `BEGIN IMMEDIATE ... COMMIT` with version checks inside it.
+SQLite serialises writers anyway; one thread that owns the writing connection keeps the blocking calls off the
+event loop and makes `commit` a plain `BEGIN IMMEDIATE ... COMMIT` with version checks inside it. Pure reads run on
+a second, read-only connection and thread (`_read`), so they do not queue behind commits; a ":memory:" database
+cannot be shared by two connections, and there they run on the writer's.
 
-This module holds the connection's life (open, schema migrations, close), the reads and the clean-ups; `commit`
+This module holds the connections' life (open, schema migrations, close), the reads and the clean-ups; `commit`
 and its group commit are in persistence/sqlite_commit.py, accounts and tokens in persistence/sqlite_accounts.py,
 the background WAL checkpoints in persistence/sqlite_checkpoint.py.
 """
@@ -23,6 +26,7 @@ from persistence.port import Change, IdemRecord, LedgerEntry, ListingQuery, Logg
 from persistence.sqlite_accounts import SQLiteAccounts
 from persistence.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from persistence.sqlite_commit import SQLiteCommit, dumps
+from persistence.sqlite_thread import ConnectionThread
 
 T = TypeVar("T")
 
@@ -95,8 +99,12 @@ SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")  # the pragma's values, checked
 
 
 class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
-    """Both storage ports on one connection: game state here and in persistence/sqlite_commit.py (`commit`, which
-    writes a new account with its player in one transaction), accounts and tokens in persistence/sqlite_accounts.py."""
+    """Both storage ports on one file, through a writing and a reading connection: game state here and in
+    persistence/sqlite_commit.py (`commit`, which writes a new account with its player in one transaction), accounts
+    and tokens in persistence/sqlite_accounts.py.
+
+    Which connection: a pure read goes to the reader (`_read`); a write, and any read that decides a write, to the
+    writer (`_run`), in the write's transaction (the version checks in `commit`, `use_refresh_token`)."""
 
     def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0) -> None:
         """`checkpoint_seconds`: how often a background connection checkpoints the WAL (persistence/
@@ -109,11 +117,32 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
                               if checkpoint_seconds > 0 and self.path != ":memory:" else None)
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._reader = (ConnectionThread(self.path, "sqlite-read", timeout=30, query_only=True)
+                        if self.path != ":memory:" else None)
         self._queued: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]] = []
         self._writing = False  # a group is with the writer thread; changes queue for the next
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write, or a read that must see the writer's connection (`fn(*args)` on the writer thread)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A pure read, `fn(connection, *args)`: on the reader's connection and thread, or on the writer's where
+        there is no reader (":memory:").
+
+        Why a reader: on the writer's one thread, a read waited for every commit queued before it; on one node with
+        10,000 active players (issue #13) commands that read the store (`unread_count` in `state.get`,
+        `query_listings` for `market.browse`, `load_player` on a cache miss, `account_by_name` at login) waited
+        7.5-10.7 s at the median, those the node's cache answered under 1.2 s. In WAL mode a reader waits for no
+        writer. What stays on the writer: every write, and every read that decides a write inside its transaction
+        (the version checks of `commit`, `use_refresh_token`).
+
+        Read-your-writes: a read transaction that begins after the writer's COMMIT returned sees that commit, so
+        `fn` must leave none open between calls: it runs each statement to its end (`fetchall`, or `fetchone` of
+        at most one row, which steps the statement to its end and resets it) or ends its own BEGIN with COMMIT."""
+        if self._reader is not None:
+            return await self._reader.run(fn, *args)
+        return await self._run(fn, self.db, *args)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -126,6 +155,8 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
         if self._db is not None:
             return
         await self._run(self._open)
+        if self._reader is not None:
+            await self._reader.open()
         if self._checkpointer is not None:
             await self._checkpointer.start()
 
@@ -153,12 +184,15 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
     async def close(self) -> None:
         if self._checkpointer is not None:
             await self._checkpointer.stop()
+        if self._reader is not None:
+            await self._reader.close()
         if self._db is not None:
             await self._run(self.db.close)
             self._db = None
         self._thread.shutdown(wait=True)
 
     async def ping(self) -> bool:
+        # On the writer: the readiness probe asks whether the store takes changes, and a wedged writer does not.
         try:
             return await self._run(lambda: self.db.execute("SELECT 1").fetchone()[0] == 1)
         except Exception:
@@ -170,7 +204,7 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
 
     # --- meta --------------------------------------------------------------------------------------------------
     async def get_meta(self, key: str) -> Any | None:
-        row = await self._run(lambda: self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone())
+        row = await self._read(lambda db: db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone())
         return orjson.loads(row[0]) if row else None
 
     async def put_meta(self, key: str, value: Any) -> None:
@@ -180,22 +214,23 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
 
     # --- players -------------------------------------------------------------------------------------------------
     async def load_player(self, player_id: str) -> PlayerDoc | None:
-        row = await self._run(lambda: self.db.execute(
+        row = await self._read(lambda db: db.execute(
             "SELECT id, name, version, state FROM players WHERE id=?", (player_id,)).fetchone())
         return PlayerDoc(row[0], row[1], row[2], orjson.loads(row[3])) if row else None
 
     async def player_id_by_name(self, name: str) -> str | None:
-        row = await self._run(lambda: self.db.execute("SELECT id FROM players WHERE name=?", (name,)).fetchone())
+        row = await self._read(lambda db: db.execute("SELECT id FROM players WHERE name=?", (name,)).fetchone())
         return row[0] if row else None
 
-    def _players_after(self, last: str) -> list[tuple[Any, ...]]:
-        return self.db.execute(
+    @staticmethod
+    def _players_after(db: sqlite3.Connection, last: str) -> list[tuple[Any, ...]]:
+        return db.execute(
             "SELECT id, name, version, state FROM players WHERE id>? ORDER BY id LIMIT 500", (last,)).fetchall()
 
     async def iter_players(self) -> AsyncIterator[PlayerDoc]:
         last = ""
         while True:
-            rows = await self._run(self._players_after, last)
+            rows = await self._read(self._players_after, last)
             if not rows:
                 return
             for row in rows:
@@ -203,34 +238,34 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
             last = rows[-1][0]
 
     async def players_due(self, now: float, limit: int) -> list[str]:
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self._read(lambda db: db.execute(
             "SELECT id FROM players WHERE sweep_at IS NOT NULL AND sweep_at<=? ORDER BY sweep_at LIMIT ?",
             (now, limit)).fetchall())
         return [r[0] for r in rows]
 
     # --- event log -------------------------------------------------------------------------------------------------
     async def events_after(self, player_id: str, after_seq: int, limit: int) -> list[LoggedEvent]:
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self._read(lambda db: db.execute(
             "SELECT seq, type, data, at FROM events WHERE player_id=? AND seq>? ORDER BY seq LIMIT ?",
             (player_id, after_seq, limit)).fetchall())
         return [LoggedEvent(player_id, r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]
 
     async def event_heads(self, player_ids: list[str]) -> dict[str, int]:
-        def read() -> dict[str, int]:
+        def read(db: sqlite3.Connection) -> dict[str, int]:
             heads: dict[str, int] = {}
             for start in range(0, len(player_ids), 500):  # below SQLite's limit of bound parameters
                 chunk = player_ids[start:start + 500]
-                heads.update(self.db.execute(
+                heads.update(db.execute(
                     f"SELECT id, event_seq FROM players WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
             return {player_id: heads.get(player_id, 0) for player_id in player_ids}
-        return await self._run(read)
+        return await self._read(read)
 
     async def trim_events(self, older_than: float) -> int:
         return await self._run(lambda: self.db.execute("DELETE FROM events WHERE at<?", (older_than,)).rowcount)
 
     # --- idempotency records -------------------------------------------------------------------------------------
     async def get_idem(self, player_id: str, key: str) -> IdemRecord | None:
-        row = await self._run(lambda: self.db.execute(
+        row = await self._read(lambda db: db.execute(
             "SELECT player_id, key, type, reply, at FROM idem WHERE player_id=? AND key=?", (player_id, key)
         ).fetchone())
         return IdemRecord(row[0], row[1], row[2], orjson.loads(row[3]), row[4]) if row else None
@@ -240,20 +275,19 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
 
     # --- ledger ----------------------------------------------------------------------------------------------------
     async def ledger_sums(self) -> dict[tuple[str, str], int]:
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self._read(lambda db: db.execute(
             "SELECT player_id, currency, SUM(delta) FROM ledger GROUP BY player_id, currency").fetchall())
         return {(r[0], r[1]): r[2] for r in rows}
 
     async def ledger_for(self, player_id: str, limit: int) -> list[LedgerEntry]:
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self._read(lambda db: db.execute(
             "SELECT player_id, currency, delta, reason, ref, at FROM ledger WHERE player_id=? "
             "ORDER BY seq DESC LIMIT ?", (player_id, limit)).fetchall())
         return [LedgerEntry(*r) for r in rows]
 
     async def economy_snapshot(self) -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
-        def read() -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
-            db = self.db
-            db.execute("BEGIN")  # one read transaction: a consistent snapshot in WAL mode
+        def read(db: sqlite3.Connection) -> tuple[list[PlayerDoc], dict[tuple[str, str], int], list[dict[str, Any]]]:
+            db.execute("BEGIN")  # one read transaction: a consistent snapshot in WAL mode (ended before returning)
             try:
                 players = [PlayerDoc(r[0], r[1], r[2], orjson.loads(r[3])) for r in
                            db.execute("SELECT id, name, version, state FROM players").fetchall()]
@@ -264,12 +298,12 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
             finally:
                 db.execute("COMMIT")
             return players, sums, listings
-        return await self._run(read)
+        return await self._read(read)
 
     # --- notifications --------------------------------------------------------------------------------------------
     async def notifications(self, player_id: str, limit: int, unread_only: bool = False) -> list[Notification]:
         where = "player_id=?" + (" AND read=0" if unread_only else "")
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self._read(lambda db: db.execute(
             f"SELECT id, player_id, kind, data, at, read FROM notifications WHERE {where} "
             "ORDER BY at DESC, id DESC LIMIT ?", (player_id, limit)).fetchall())
         return [Notification(r[0], r[1], r[2], orjson.loads(r[3]), r[4], bool(r[5])) for r in rows]
@@ -285,22 +319,22 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
         return await self._run(mark)
 
     async def unread_count(self, player_id: str) -> int:
-        row = await self._run(lambda: self.db.execute(
+        row = await self._read(lambda db: db.execute(
             "SELECT COUNT(*) FROM notifications WHERE player_id=? AND read=0", (player_id,)).fetchone())
         return int(row[0])
 
     # --- listings --------------------------------------------------------------------------------------------------
     async def get_listing(self, listing_id: str) -> dict[str, Any] | None:
-        row = await self._run(lambda: self.db.execute("SELECT doc FROM listings WHERE id=?", (listing_id,)).fetchone())
+        row = await self._read(lambda db: db.execute("SELECT doc FROM listings WHERE id=?", (listing_id,)).fetchone())
         return orjson.loads(row[0]) if row else None
 
     async def query_listings(self, query: ListingQuery) -> list[dict[str, Any]]:
         sql, args = listings_sql(query)
-        rows = await self._run(lambda: self.db.execute(sql, args).fetchall())
+        rows = await self._read(lambda db: db.execute(sql, args).fetchall())
         return [orjson.loads(r[0]) for r in rows]
 
     async def listings_due(self, now: float, limit: int) -> list[dict[str, Any]]:
-        rows = await self._run(lambda: self.db.execute(
+        rows = await self._read(lambda db: db.execute(
             "SELECT doc FROM listings WHERE status='active' AND expires_at<=? ORDER BY expires_at LIMIT ?",
             (now, limit)).fetchall())
         return [orjson.loads(r[0]) for r in rows]

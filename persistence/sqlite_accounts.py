@@ -1,5 +1,6 @@
 """The SQLite adapter's accounts and tokens (the `AccountStore` port): accounts, refresh tokens, revoked access
-tokens. Mixed into `SQLiteStorage`, whose single writer thread and connection it uses."""
+tokens. Mixed into `SQLiteStorage`: the pure reads run on its reader (`_read`), everything that writes on its
+writer thread and connection (`_run`)."""
 
 from __future__ import annotations
 
@@ -19,17 +20,20 @@ class SQLiteAccounts:
 
         async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
 
-    def _account(self, where: str, arg: str) -> Account | None:
-        row = self.db.execute(
+        async def _read(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    @staticmethod
+    def _account(db: sqlite3.Connection, where: str, arg: str) -> Account | None:
+        row = db.execute(
             f"SELECT id, name, email, password_hash, role, created_at FROM accounts WHERE {where}=?", (arg,)
         ).fetchone()
         return Account(*row) if row else None
 
     async def account_by_name(self, name: str) -> Account | None:
-        return await self._run(self._account, "name", name)
+        return await self._read(self._account, "name", name)
 
     async def account_by_id(self, account_id: str) -> Account | None:
-        return await self._run(self._account, "id", account_id)
+        return await self._read(self._account, "id", account_id)
 
     async def set_role(self, account_id: str, role: str) -> None:
         await self._run(lambda: self.db.execute("UPDATE accounts SET role=? WHERE id=?", (role, account_id)))
@@ -44,6 +48,8 @@ class SQLiteAccounts:
             (token.token_hash, token.player_id, token.family, token.expires_at)))
 
     def _use_refresh(self, token_hash: str) -> RefreshToken | None:
+        """Read the token and mark it used in one write transaction, on the writer: two uses of one token (a replay
+        racing the rightful refresh) must not both find it unused."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -71,7 +77,7 @@ class SQLiteAccounts:
             "INSERT OR IGNORE INTO revoked_jti (jti, expires_at) VALUES (?, ?)", (jti, expires_at)))
 
     async def access_token_revoked(self, jti: str) -> bool:
-        row = await self._run(lambda: self.db.execute("SELECT 1 FROM revoked_jti WHERE jti=?", (jti,)).fetchone())
+        row = await self._read(lambda db: db.execute("SELECT 1 FROM revoked_jti WHERE jti=?", (jti,)).fetchone())
         return row is not None
 
     async def purge_tokens(self, older_than: float) -> None:
