@@ -145,6 +145,11 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
         return await self._run(fn, self.db, *args)
 
     @property
+    def threads(self) -> int:
+        """How many of its operations run at once: the writer, and the reader where there is one."""
+        return 1 if self._reader is None else 2
+
+    @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("storage is not open")

@@ -72,7 +72,8 @@ class StorageFigures:
         yield GaugeMetricFamily("valgame_storage_inflight", "Storage operations running or waiting for a connection.",
                                 value=self.inflight)
         yield GaugeMetricFamily("valgame_storage_pool_size", "Storage operations the adapter runs at once (MongoDB: "
-                                "the connection pool's size; SQLite: 1, its writer thread).", value=self.pool_size())
+                                "the connection pool's size; SQLite: its threads, writer and reader).",
+                                value=self.pool_size())
         yield CounterMetricFamily("valgame_storage_busy_seconds", "Sum of the durations of storage operations (its "
                                   "rate is the average number in flight).", value=self.busy_seconds)
         for column, (name, doc) in enumerate((

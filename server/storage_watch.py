@@ -99,8 +99,11 @@ def _failpoint(name: str, method: Callable[..., Awaitable[Any]], delay: float,
 
 
 def pool_size(storage: Storage) -> int:
-    """How many operations the adapter runs at once: a MongoDB client's connection pool (per server), or 1 for
-    SQLite, whose one writer thread owns the connection."""
+    """How many operations the adapter runs at once: a MongoDB client's connection pool (per server), or SQLite's
+    threads (its writer, and its reader on a file)."""
+    threads = getattr(storage, "threads", None)
+    if isinstance(threads, int):
+        return threads
     client = getattr(storage, "_client", None)
     options = getattr(client, "options", None)
     return int(options.pool_options.max_pool_size) if options is not None else 1

@@ -35,4 +35,5 @@ async def test_operations_are_counted_and_failures_told_from_conflicts(tmp_path:
                                     "load_player": [1, 0, 0]}
     assert figures.inflight == 0
     assert figures.busy_seconds >= 0.06
-    assert pool_size(storage.inner) == 1  # SQLite: its one writer thread
+    assert pool_size(storage.inner) == 2  # SQLite on a file: its writer thread and its reader thread
+    assert pool_size(open_storage("sqlite://:memory:")) == 1  # one connection, one thread
