@@ -248,7 +248,7 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
             if scope is not None:
                 scope["extensions"][SOCKET_EXTENSION] = {"abort": self.abort, "write_text": self.write_text}
 
-        def write_text(self, text: str) -> bool:
+        def write_text(self, payload: bytes) -> bool:
             """Write one text frame to the transport now, as `send` does with `websocket.send` on an open
             connection, without its ASGI message, its coroutines and websockets' per-frame objects (a fan-out pays
             them once per subscriber). False, having written nothing, when `send` must take it: the transport
@@ -258,7 +258,7 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
             # gone, which websockets' state does not follow.
             conn = self.conn
             if self.writable.is_set() and not self.disconnected and conn.state is _OPEN and not conn.extensions:
-                self.transport.write(text_frame(text.encode()))
+                self.transport.write(text_frame(payload))
                 return True
             return False
 
@@ -271,7 +271,7 @@ def guarded_protocols(limits: EdgeLimits, open_connections: Callable[[], int] | 
     return GuardedHttp, GuardedWebSocket
 
 
-def socket_hooks_of(scope: Scope) -> tuple[Callable[[], None] | None, Callable[[str], bool] | None]:
+def socket_hooks_of(scope: Scope) -> tuple[Callable[[], None] | None, Callable[[bytes], bool] | None]:
     """The transport abort and the direct text frame write a guarded WebSocket protocol put in the scope (both None
     under another server)."""
     extension = scope.get("extensions", {}).get(SOCKET_EXTENSION)

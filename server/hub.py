@@ -79,9 +79,8 @@ class Hub:
         members = self.topics.get(topic)
         if not members:
             return
-        text = frame.decode()  # once, not once per socket
         for session in tuple(members):
-            session.send(text)
+            session.send(frame)
         self.metrics.events.inc(len(members))
 
     def deliver_control(self, message: dict[str, Any]) -> None:

@@ -60,7 +60,7 @@ class Operations:
 
     def announce_locally(self, data: dict[str, Any]) -> int:
         """Hand one encoded announcement to every socket of this node."""
-        frame = encode_event("ops.announcement", data, topic="ops").decode()  # once, not once per socket
+        frame = encode_event("ops.announcement", data, topic="ops")  # once, not once per socket
         sessions = list(self._local.sessions.values())
         for session in sessions:
             session.send(frame)

@@ -136,7 +136,7 @@ class Session:
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._metrics = metrics
-        self._out: deque[str] = deque()
+        self._out: deque[bytes] = deque()
         self._out_bytes = 0
         # Until the auth reply is out, and while events are read back from the log to fill a gap, events from the
         # bus are not sent: only the highest seq seen is noted, and the catch-up goes on until it has that one.
@@ -201,27 +201,26 @@ class Session:
             self._writer.cancel()  # the server offers no abort: at least stop writing
 
     # --- outbound ------------------------------------------------------------------------------------------------
-    def send(self, frame: bytes | str) -> None:
-        """Queue one text frame: encoded JSON, or the same already decoded once for many sockets (a broadcast)."""
+    def send(self, frame: bytes) -> None:
+        """Queue one text frame: its encoded JSON (the same bytes object for every socket of a broadcast)."""
         if self.close_code is not None:
             return
-        text = frame if type(frame) is str else frame.decode()  # type: ignore[union-attr]
         if self._writer is None and self._started and not self._out:
-            self._send_now(text)
+            self._send_now(frame)
             return
-        self._out.append(text)
-        self._out_bytes += len(text)  # characters: the bytes of the (mostly ASCII) frames, near enough for a bound
+        self._out.append(frame)
+        self._out_bytes += len(frame)
         if len(self._out) > self._max_frames or self._out_bytes > self._max_bytes:
             self._metrics.queue_overflows.inc()
             self.close(CloseCode.TOO_SLOW, "outbound queue overflow", flush=False)
             return
         self._spawn_writer()
 
-    def _send_now(self, text: str) -> None:
+    def _send_now(self, frame: bytes) -> None:
         """Hand a frame to the transport without a task switch; if it pushes back, a writer task finishes that
         send, and later frames queue behind it."""
         try:
-            pending = self.transport.send(text)
+            pending = self.transport.send(frame)
         except Exception:
             # The peer went away; the reader sees the disconnect and cleans up.
             self.close_code = self.close_code or CloseCode.NORMAL
@@ -308,9 +307,9 @@ class Session:
             loop = asyncio.get_running_loop()
             self._progress_at = loop.time()
             while out:
-                text = out.popleft()
-                self._out_bytes -= len(text)
-                pending = send(text)
+                frame = out.popleft()
+                self._out_bytes -= len(frame)
+                pending = send(frame)
                 if pending is not None:
                     await pending
                 self._progress_at = loop.time()

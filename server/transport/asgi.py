@@ -52,18 +52,19 @@ class AsgiTransport:
     __slots__ = ("_abort", "_receive", "_send", "_write_text")
 
     def __init__(self, receive: Receive, send: Send, abort: Callable[[], None] | None,
-                 write_text: Callable[[str], bool] | None) -> None:
+                 write_text: Callable[[bytes], bool] | None) -> None:
         self._receive = receive
         self._send = send
         # The guarded protocol's transport abort and direct frame write (None under another ASGI server)
         self._abort = abort
         self._write_text = write_text
 
-    def send(self, text: str) -> _Rest | None:
+    def send(self, payload: bytes) -> _Rest | None:
         write_text = self._write_text
-        if write_text is not None and write_text(text):
+        if write_text is not None and write_text(payload):
             return None
-        coro = self._send({"type": "websocket.send", "text": text})
+        # ASGI's message takes the text as a str: decoded only here, where the transport pushes back or is closing
+        coro = self._send({"type": "websocket.send", "text": payload.decode()})
         try:
             yielded = coro.send(None)
         except StopIteration:

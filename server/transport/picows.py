@@ -90,21 +90,21 @@ class PicowsSocket(WSListener):
         self._closing: asyncio.TimerHandle | None = None
 
     # --- the Transport port --------------------------------------------------------------------------------------
-    def send(self, text: str) -> Awaitable[None] | None:
+    def send(self, payload: bytes) -> Awaitable[None] | None:
         ws = self.ws
         if ws is None or ws.is_disconnected or ws.is_close_frame_sent:
             raise _Gone()
         if self._paused:
-            return self._send_when_writable(text)
-        ws.send(_TEXT, text)
+            return self._send_when_writable(payload)
+        ws.send(_TEXT, payload)
         return None
 
-    async def _send_when_writable(self, text: str) -> None:
+    async def _send_when_writable(self, payload: bytes) -> None:
         while self._paused:
             if self._resumed is None:
                 self._resumed = asyncio.get_running_loop().create_future()
             await self._resumed  # raises _Gone when the connection is lost meanwhile
-        self.send(text)
+        self.send(payload)
 
     async def receive(self) -> str | bytes | None:
         inbox = self._inbox

@@ -3,7 +3,8 @@
 The session (server/session.py) writes its queue, write deadline, close and abort once, above this port; the
 endpoint (server/socket.py) writes auth, caps and the read loop once. An adapter only moves frames:
 
-- `send(text)` hands a text frame over *without a task switch* when the transport can take it, and returns None.
+- `send(payload)` hands a text frame (its UTF-8 payload: the encoded JSON as orjson made it, never decoded and
+  encoded again on the way) over *without a task switch* when the transport can take it, and returns None.
   When the transport pushes back (its peer reads slowly) it returns an awaitable instead: awaiting it finishes that
   very send, and it is the session's writer task that does (later frames queue behind it). That return value is the
   writable / back-pressure signal: nothing is written past a transport that pushes back. A transport that is gone
@@ -27,7 +28,7 @@ MAX_FRAME_BYTES = 64 * 1024  # the largest frame a client may send (protocol: 10
 
 
 class Transport(Protocol):
-    def send(self, text: str) -> Awaitable[None] | None: ...
+    def send(self, payload: bytes) -> Awaitable[None] | None: ...
 
     async def receive(self) -> str | bytes | None: ...
 

@@ -28,8 +28,8 @@ class Wire:
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
 
-    def send(self, text: str) -> None:
-        self.frames.append(orjson.loads(text))
+    def send(self, payload: bytes) -> None:
+        self.frames.append(orjson.loads(payload))
 
     async def receive(self) -> str | bytes | None:
         return None
