@@ -23,7 +23,7 @@ from websockets.protocol import State
 
 from valgame_client.core import Authenticated, Command, Event, FrameId, Reply, Resync
 from valgame_client.errors import CommandError, ConnectionLost
-from valgame_client.shell import Shell
+from valgame_client.shell import MAX_KEPT_EVENTS, Shell
 
 TokenSource = str | Callable[[], Awaitable[str]]
 
@@ -34,9 +34,11 @@ class AsyncClient(Shell[TokenSource]):
     def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
-                 max_backoff: float = 15, keep_events: bool = True, **connect_options: Any) -> None:
+                 max_backoff: float = 15, keep_events: bool = True, max_kept_events: int = MAX_KEPT_EVENTS,
+                 **connect_options: Any) -> None:
         super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
-                         timeout=timeout, max_backoff=max_backoff, keep_events=keep_events)
+                         timeout=timeout, max_backoff=max_backoff, keep_events=keep_events,
+                         max_kept_events=max_kept_events)
         self.connect_options = {"max_size": None, "compression": None, **connect_options}
         self.connection: ClientConnection | None = None
         self.closed = asyncio.Event()  # set once the client is finished (no reconnect follows)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections import deque
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any, Generic, TypeVar, overload
 
 from valgame_client.core import ClientProtocol, Resync
 
@@ -13,11 +15,61 @@ log = logging.getLogger("valgame_client")
 
 TokenT = TypeVar("TokenT")  # a token, or what makes one (a plain or an async callable, by shell)
 
+MAX_KEPT_EVENTS = 10_000  # the events a client keeps for `wait_event` by default: ~10 MB of frames at most
+
+
+class KeptEvents:
+    """The last `limit` events received, numbered from the first one ever received: `len()` is how many came so
+    far (the `after` a caller passes to `wait_event` to wait for a new one), `events[after:]` those kept from number
+    `after` on. An event older than the last `limit` is gone (`dropped` counts them), so a client that lives long
+    holds a bounded number of frames."""
+
+    __slots__ = ("_kept", "dropped")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a client keeps at least one event (or none at all: keep_events=False)")
+        self._kept: deque[dict[str, Any]] = deque(maxlen=limit)
+        self.dropped = 0
+
+    def append(self, event: dict[str, Any]) -> None:
+        if len(self._kept) == self._kept.maxlen:
+            self.dropped += 1
+        self._kept.append(event)
+
+    def index(self, event: dict[str, Any]) -> int:
+        """The number of a kept event."""
+        return self.dropped + self._kept.index(event)
+
+    def __len__(self) -> int:
+        return self.dropped + len(self._kept)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._kept)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            if index.step is not None or index.stop is not None:
+                raise IndexError("kept events are read from a number on: events[after:]")
+            start = index.start or 0
+            return list(islice(self._kept, max(0, (start if start >= 0 else len(self) + start) - self.dropped), None))
+        number = index if index >= 0 else len(self) + index
+        if number < self.dropped:
+            raise IndexError(f"event {index} is no longer kept (the last {self._kept.maxlen} are)")
+        return self._kept[number - self.dropped]
+
 
 class Shell(Generic[TokenT]):
     def __init__(self, url: str, *, token: TokenT | None, reconnect: bool,
                  on_event: Callable[[dict[str, Any]], None] | None, on_resync: Callable[[Resync], None] | None,
-                 timeout: float, max_backoff: float, keep_events: bool = True) -> None:
+                 timeout: float, max_backoff: float, keep_events: bool = True,
+                 max_kept_events: int = MAX_KEPT_EVENTS) -> None:
         self.url = url
         self.token = token
         self.reconnect = reconnect  # reopen and resume after a drop (not after a final close code)
@@ -26,10 +78,10 @@ class Shell(Generic[TokenT]):
         self.on_event = on_event
         self.on_resync = on_resync
         self.core = ClientProtocol()
-        # Every event frame received, in order, for `wait_event`: it grows for as long as the client lives, so a
-        # long-running client (a bot, a load generator) passes keep_events=False and takes them through `on_event`.
+        # The events received, in order, for `wait_event`: the last `max_kept_events` of them. A client that needs
+        # none (a bot, a load generator takes them through `on_event`) passes keep_events=False.
         self.keep_events = keep_events
-        self.events: list[dict[str, Any]] = []
+        self.events = KeptEvents(max_kept_events)
         self.resyncs: list[Resync] = []  # each time events were missed for good
         self.auth_reply: dict[str, Any] | None = None  # the data of the last successful `auth`
         self.close_code: int | None = None  # the last socket's close code

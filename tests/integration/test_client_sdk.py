@@ -182,4 +182,48 @@ async def test_a_client_that_keeps_no_events_hands_them_to_on_event_only(server:
             await client.wait_event("wallet.updated", timeout=0.1)
         await client.close()
     assert [e["data"] for e in heard if e["type"] == "wallet.updated"] == [BOUGHT]
-    assert client.events == [], "nothing kept"
+    assert len(client.events) == 0, "nothing kept"
+
+
+@pytest.mark.parametrize("blocking", [False, True])
+async def test_a_client_keeps_its_last_events_numbered_from_the_first(server: ServerProcess, blocking: bool) -> None:
+    """By default a client keeps events for `wait_event`, but only the last `max_kept_events`: one that lives long
+    holds a bounded number of frames, and `after=len(client.events)` still means "from the next one on"."""
+    name = unique_name("sdkb")
+    login = await register(server.http, name)
+    sender, _ = await Client.open(server.ws, (await register(server.http, unique_name("sdkw")))["access_token"])
+    options: dict[str, Any] = {"token": login["access_token"], "max_kept_events": 2}
+    whispers = 4  # each sends the client one chat.message (within the chat's 10 messages in 10 s)
+
+    async def whisper(text: str) -> None:
+        await sender.call("chat.whisper", {"to": name, "text": text})
+
+    if blocking:
+        client = BlockingClient(server.ws, **options)
+        await asyncio.to_thread(client.connect)
+        for n in range(whispers):
+            await whisper(f"w{n}")
+        await asyncio.to_thread(client.wait_event, "chat.message", lambda d: d["text"] == f"w{whispers - 1}")
+        mark = len(client.events)
+        await whisper("last")
+        latest = await asyncio.to_thread(client.wait_event, "chat.message", None, 10, mark)
+        client.close()
+    else:
+        client = AsyncClient(server.ws, **options)
+        await client.connect()
+        for n in range(whispers):
+            await whisper(f"w{n}")
+        await client.wait_event("chat.message", lambda d: d["text"] == f"w{whispers - 1}")
+        mark = len(client.events)
+        await whisper("last")
+        latest = await client.wait_event("chat.message", after=mark)
+        await client.close()
+    await sender.close()
+    received = len(client.events)
+    assert mark == whispers and received == whispers + 1, "numbered from the first event received, not the kept ones"
+    assert latest["data"]["text"] == "last", latest
+    assert [e["data"]["text"] for e in client.events] == [f"w{whispers - 1}", "last"], "only the last two kept"
+    assert client.events.dropped == received - 2
+    assert client.events.index(latest) == received - 1 and client.events[-1] is latest
+    with pytest.raises(IndexError):
+        client.events[0]  # dropped

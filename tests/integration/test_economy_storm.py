@@ -114,8 +114,6 @@ class Actor:
                 if idem is not None:
                     self.tally.lost_in_flight += 1
                 continue
-            if len(client.events) > 500:
-                client.events.clear()
             return reply
 
     async def send_and_drop(self, type_: str, data: dict[str, Any], idem: str) -> None:
