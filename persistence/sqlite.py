@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +26,7 @@ from persistence.sqlite_accounts import SQLiteAccounts
 from persistence.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from persistence.sqlite_commit import SQLiteCommit, dumps
 from persistence.sqlite_thread import ConnectionThread
+from persistence.worker_thread import WorkerThread
 
 T = TypeVar("T")
 
@@ -116,7 +116,7 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
         self._checkpointer = (Checkpointer(self.path, checkpoint_seconds)
                               if checkpoint_seconds > 0 and self.path != ":memory:" else None)
         self._db: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._thread = WorkerThread("sqlite")
         self._reader = (ConnectionThread(self.path, "sqlite-read", timeout=30, query_only=True)
                         if self.path != ":memory:" else None)
         self._queued: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]] = []
@@ -124,7 +124,7 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """A write, or a read that must see the writer's connection (`fn(*args)` on the writer thread)."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        return await self._thread.run(fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """A pure read, `fn(connection, *args)`: on the reader's connection and thread, or on the writer's where
@@ -194,7 +194,7 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
         if self._db is not None:
             await self._run(self.db.close)
             self._db = None
-        self._thread.shutdown(wait=True)
+        self._thread.shutdown()
 
     async def ping(self) -> bool:
         # On the writer: the readiness probe asks whether the store takes changes, and a wedged writer does not.

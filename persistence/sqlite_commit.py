@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from persistence.port import Change, Conflict, Duplicate, LoggedEvent, change_events, event_counts, number_events
+from persistence.worker_thread import WorkerThread
 
 LISTING_COLUMNS = ("status", "seller_id", "kind", "code", "rank", "level", "price", "featured", "created_at",
                    "expires_at")
@@ -34,7 +34,7 @@ class SQLiteCommit:
         @property
         def db(self) -> sqlite3.Connection: ...
 
-        _thread: ThreadPoolExecutor
+        _thread: WorkerThread
 
     # Set by SQLiteStorage.__init__: the changes waiting for the writer thread, and whether a group is with it.
     _queued: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]]
@@ -58,7 +58,7 @@ class SQLiteCommit:
         self._queued = []
         self._writing = bool(group)
         if group:
-            written = loop.run_in_executor(self._thread, self._commit_group, [change for change, _ in group])
+            written = self._thread.run(self._commit_group, [change for change, _ in group])
             written.add_done_callback(lambda done: self._settle(loop, group, done))
 
     def _settle(self, loop: asyncio.AbstractEventLoop, group: list[tuple[Change, asyncio.Future[list[LoggedEvent]]]],

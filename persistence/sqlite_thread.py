@@ -8,11 +8,11 @@ each is used from its one thread only, and `run` hands it the work.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from persistence.worker_thread import WorkerThread
 
 T = TypeVar("T")
 
@@ -23,13 +23,13 @@ class ConnectionThread:
         `query_only`: refuse every change, so a write sent here by mistake fails instead of taking the write lock
         beside the writer."""
         self.path, self.name, self.timeout, self.query_only = path, name, timeout, query_only
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: WorkerThread | None = None
         self._db: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Connect, once the writer has brought the schema up to date (opened first, it would read an old one)."""
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
-        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
+        self._thread = WorkerThread(self.name)
+        self._db = await self._thread.run(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit (isolation_level=None): no transaction is left open between calls unless `fn` begins one.
@@ -42,12 +42,12 @@ class ConnectionThread:
         """`fn(connection, *args)` on the thread."""
         if self._db is None or self._thread is None:
             raise RuntimeError("storage is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, self._db, *args)
+        return await self._thread.run(fn, self._db, *args)
 
     async def close(self) -> None:
         if self._thread is not None:
             db, self._db = self._db, None
             if db is not None:
-                await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
-            self._thread.shutdown(wait=True)
+                await self._thread.run(db.close)
+            self._thread.shutdown()
             self._thread = None
