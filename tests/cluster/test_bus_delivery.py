@@ -77,7 +77,8 @@ async def test_ready_follows_the_delivery_probe(make_cluster: Any, connect: Conn
     await asyncio.to_thread(cluster.redis.kill)
     await eventually(lambda: broken(a, "subscription down"), 5, "/ready 503 while Redis is down", interval=0.1)
     await asyncio.to_thread(cluster.redis.start)  # on the same port, empty
-    await eventually(lambda: healthy(a), 15, "/ready 200 once Redis is back", interval=0.1)
+    for node in cluster.nodes:  # each has subscribed again (the cut below counts every node's subscription)
+        await eventually(lambda node=node: healthy(node), 15, "/ready 200 once Redis is back", interval=0.1)
     await whisper_crosses(cluster, connect, "after the restart")
 
     # the subscription alone is cut
