@@ -130,7 +130,7 @@ class ValgamePlayer(HttpUser):
     def _connect(self) -> None:
         # Events go to _on_event only: kept, a 15-minute run's chat digests filled a Locust worker's memory (11 GB).
         self.sock = Client(self._socket_url(), token=self.token, reconnect=True, on_event=self._on_event,
-                           timeout=REPLY_TIMEOUT, keep_events=False)
+                           timeout=REPLY_TIMEOUT, max_kept_events=0)
         if self._timed("connect", self.sock.open_socket) is None:
             raise StopUser
         auth = self._timed("auth", self.sock.authenticate)

@@ -34,11 +34,9 @@ class AsyncClient(Shell[TokenSource]):
     def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
-                 max_backoff: float = 15, keep_events: bool = True, max_kept_events: int = MAX_KEPT_EVENTS,
-                 **connect_options: Any) -> None:
+                 max_backoff: float = 15, max_kept_events: int = MAX_KEPT_EVENTS, **connect_options: Any) -> None:
         super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
-                         timeout=timeout, max_backoff=max_backoff, keep_events=keep_events,
-                         max_kept_events=max_kept_events)
+                         timeout=timeout, max_backoff=max_backoff, max_kept_events=max_kept_events)
         self.connect_options = {"max_size": None, "compression": None, **connect_options}
         self.connection: ClientConnection | None = None
         self.closed = asyncio.Event()  # set once the client is finished (no reconnect follows)
@@ -173,10 +171,9 @@ class AsyncClient(Shell[TokenSource]):
             if future is not None and not future.done():
                 future.set_result(item.frame)
         elif isinstance(item, Event):
-            if self.keep_events:
-                async with self._event_signal:
-                    self.events.append(item.frame)
-                    self._event_signal.notify_all()
+            async with self._event_signal:
+                self.events.append(item.frame)
+                self._event_signal.notify_all()
             self.notify_event(item.frame)
         elif isinstance(item, Authenticated):
             self.auth_reply = item.reply.data

@@ -22,15 +22,19 @@ class KeptEvents:
     """The last `limit` events received, numbered from the first one ever received: `len()` is how many came so
     far (the `after` a caller passes to `wait_event` to wait for a new one), `events[after:]` those kept from number
     `after` on. An event older than the last `limit` is gone (`dropped` counts them), so a client that lives long
-    holds a bounded number of frames."""
+    holds a bounded number of frames. A limit of 0 keeps none (a client that takes its events through `on_event`)."""
 
     __slots__ = ("_kept", "dropped")
 
     def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("a client keeps at least one event (or none at all: keep_events=False)")
+        if limit < 0:
+            raise ValueError(f"a client keeps 0 events or more, not {limit}")
         self._kept: deque[dict[str, Any]] = deque(maxlen=limit)
         self.dropped = 0
+
+    @property
+    def limit(self) -> int:
+        return self._kept.maxlen or 0
 
     def append(self, event: dict[str, Any]) -> None:
         if len(self._kept) == self._kept.maxlen:
@@ -68,8 +72,7 @@ class KeptEvents:
 class Shell(Generic[TokenT]):
     def __init__(self, url: str, *, token: TokenT | None, reconnect: bool,
                  on_event: Callable[[dict[str, Any]], None] | None, on_resync: Callable[[Resync], None] | None,
-                 timeout: float, max_backoff: float, keep_events: bool = True,
-                 max_kept_events: int = MAX_KEPT_EVENTS) -> None:
+                 timeout: float, max_backoff: float, max_kept_events: int = MAX_KEPT_EVENTS) -> None:
         self.url = url
         self.token = token
         self.reconnect = reconnect  # reopen and resume after a drop (not after a final close code)
@@ -79,8 +82,7 @@ class Shell(Generic[TokenT]):
         self.on_resync = on_resync
         self.core = ClientProtocol()
         # The events received, in order, for `wait_event`: the last `max_kept_events` of them. A client that needs
-        # none (a bot, a load generator takes them through `on_event`) passes keep_events=False.
-        self.keep_events = keep_events
+        # none (a bot, a load generator takes them through `on_event`) passes max_kept_events=0.
         self.events = KeptEvents(max_kept_events)
         self.resyncs: list[Resync] = []  # each time events were missed for good
         self.auth_reply: dict[str, Any] | None = None  # the data of the last successful `auth`
@@ -94,8 +96,8 @@ class Shell(Generic[TokenT]):
         return min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
 
     def check_kept(self) -> None:
-        if not self.keep_events:
-            raise RuntimeError("wait_event reads the kept events: this client was made with keep_events=False")
+        if not self.events.limit:
+            raise RuntimeError("wait_event reads the kept events: this client was made with max_kept_events=0")
 
     def notify_event(self, frame: dict[str, Any]) -> None:
         """Hand an event to `on_event`; a failing callback is logged, and the connection carries on."""

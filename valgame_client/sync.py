@@ -32,11 +32,9 @@ class Client(Shell[TokenSource]):
     def __init__(self, url: str, *, token: TokenSource | None = None, reconnect: bool = False,
                  on_event: Callable[[dict[str, Any]], None] | None = None,
                  on_resync: Callable[[Resync], None] | None = None, timeout: float = 10,
-                 max_backoff: float = 15, keep_events: bool = True, max_kept_events: int = MAX_KEPT_EVENTS,
-                 **connect_options: Any) -> None:
+                 max_backoff: float = 15, max_kept_events: int = MAX_KEPT_EVENTS, **connect_options: Any) -> None:
         super().__init__(url, token=token, reconnect=reconnect, on_event=on_event, on_resync=on_resync,
-                         timeout=timeout, max_backoff=max_backoff, keep_events=keep_events,
-                         max_kept_events=max_kept_events)
+                         timeout=timeout, max_backoff=max_backoff, max_kept_events=max_kept_events)
         self.connect_options = {"enable_multithread": True, "skip_utf8_validation": True, **connect_options}
         self.closed = False  # True once the client is finished (no reconnect follows)
         self.ws: websocket.WebSocket | None = None
@@ -186,8 +184,7 @@ class Client(Shell[TokenSource]):
                     if item.id in self._outcomes:
                         self._outcomes[item.id] = item.frame
                 elif isinstance(item, Event):
-                    if self.keep_events:
-                        self.events.append(item.frame)
+                    self.events.append(item.frame)
                     events.append(item.frame)
                 elif isinstance(item, Authenticated):
                     self.auth_reply = item.reply.data

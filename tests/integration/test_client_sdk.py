@@ -164,7 +164,7 @@ async def test_a_client_that_keeps_no_events_hands_them_to_on_event_only(server:
     """A long-running client (a bot, Locust's user) must not grow with every event it is sent."""
     login = await register(server.http, unique_name("sdkk"))
     heard: list[dict[str, Any]] = []
-    options: dict[str, Any] = {"token": login["access_token"], "on_event": heard.append, "keep_events": False}
+    options: dict[str, Any] = {"token": login["access_token"], "on_event": heard.append, "max_kept_events": 0}
     if blocking:
         client = BlockingClient(server.ws, **options)
         await asyncio.to_thread(client.connect)
@@ -182,7 +182,7 @@ async def test_a_client_that_keeps_no_events_hands_them_to_on_event_only(server:
             await client.wait_event("wallet.updated", timeout=0.1)
         await client.close()
     assert [e["data"] for e in heard if e["type"] == "wallet.updated"] == [BOUGHT]
-    assert len(client.events) == 0, "nothing kept"
+    assert list(client.events) == [], "nothing kept"
 
 
 @pytest.mark.parametrize("blocking", [False, True])
