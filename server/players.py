@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +33,7 @@ from persistence import (
 )
 from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
+from server.entropy import ENTROPY
 from server.event_log import EventLog
 from server.game.config import GameSettings
 from server.game.errors import GameError
@@ -60,7 +59,7 @@ def _report_abandoned(commit: asyncio.Task[None]) -> None:
 
 
 def make_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    return f"{prefix}_{ENTROPY.hex(8)}"
 
 
 @dataclass(slots=True)
@@ -116,7 +115,7 @@ class Players:
         self._unfinished: set[asyncio.Task[None]] = set()  # commits and claim releases outliving their command
 
     def context(self, now: float | None = None, seed: int | None = None) -> RuleContext:
-        rng = random.Random(seed if seed is not None else secrets.randbits(64))
+        rng = random.Random(seed if seed is not None else ENTROPY.bits(64))
         return RuleContext(settings=self.settings, now=time.time() if now is None else now, rng=rng,
                            make_id=make_id)
 
