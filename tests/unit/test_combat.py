@@ -331,3 +331,21 @@ def test_a_fresh_player_usually_wins_the_goblin_cave() -> None:
         state = start_combat(state, "cueva-goblins", [hero(state).id], "auto", ctx).state
         wins += fight_to_the_end(state, ctx).reply["outcome"] == "win"
     assert wins >= 120
+
+
+def test_a_round_leaves_the_recorded_rounds_and_actions_of_its_input_as_they_were() -> None:
+    """What lets copies of a state share a combat's recorded entries (PlayerState.copy): no rule changes one."""
+    ctx = make_ctx(seed=5)
+    state = fresh_player(ctx)
+    potion = items_of(state, "pocion-vida-menor")[0].id
+    state = start_combat(state, "cueva-goblins", [hero(state).id], "manual", ctx).state
+    states = [state]
+    plan = [("defend", None, None), ("item", potion, hero(state).id)]
+    while states[-1].combat is not None:
+        action, item, target = plan.pop(0) if plan else ("attack", None, None)
+        states.append(resolve_round(states[-1], action, ctx, item, target).state)
+    snapshots = [json.dumps(s.to_dict()) for s in states]
+    fight_to_the_end(states[-2], ctx, "flee")  # another ending from the same rounds
+    resolve_round(states[1], "attack", ctx)
+    assert [json.dumps(s.to_dict()) for s in states] == snapshots
+    assert len(states) > 3

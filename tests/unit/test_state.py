@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import json
 
-from server.game.catalog import EQUIPMENT
+from server.game.catalog import BASE_CHARACTERS, EQUIPMENT
 from server.game.combat import start_combat
+from server.game.config import GameSettings
 from server.game.gear import equip
 from server.game.state import Buff, DungeonProgress, PlayerState, Stats
+from server.game.stats import level_stats
 from server.game.views import character_view, item_view
 from tests.unit.factories import T0, fresh_player, hero, items_of, make_ctx
 
@@ -23,7 +25,9 @@ def test_round_trip_of_a_full_state() -> None:
     assert again.to_dict() == data
 
 
-def test_copy_is_equal_and_shares_nothing_mutable() -> None:
+def test_copy_is_equal_and_shares_nothing_it_changes() -> None:
+    """Deep, except for a combat's recorded actions and rounds: entries never changed once appended
+    (test_combat.py checks that rounds leave them alone), shared by the copy, which has lists of its own."""
     ctx = make_ctx()
     state = fresh_player(ctx)
     state = equip(state, hero(state).id, items_of(state, "daga-oxidada")[0].id, ctx).state
@@ -48,9 +52,10 @@ def test_copy_is_equal_and_shares_nothing_mutable() -> None:
     copied.dungeons["cueva-goblins"].points = 99
     copied.stats.weekly["2025-W48"] = 99
     copied.combat.team.append("x")  # type: ignore[union-attr]
-    copied.combat.actions[0]["at"] = 99  # type: ignore[union-attr]
-    copied.combat.rounds[0]["log"][0]["hp"] = 99  # type: ignore[union-attr]
+    copied.combat.actions.append({"action": "defend", "item": None, "target": None, "at": T0 + 1})  # type: ignore[union-attr]
+    copied.combat.rounds.append({"round": 2})  # type: ignore[union-attr]
     assert state.to_dict() == before
+    assert copied.combat.rounds[0] is state.combat.rounds[0]  # type: ignore[union-attr]
 
 
 def test_character_view_counts_level_equipment_and_live_buffs_once() -> None:
@@ -75,3 +80,14 @@ def test_character_view_counts_level_equipment_and_live_buffs_once() -> None:
 def test_item_view_has_the_protocol_fields() -> None:
     state = fresh_player(make_ctx())
     assert set(item_view(state.items[0])) == {"id", "code", "kind", "uses"}
+
+
+def test_level_stats_follow_the_stage_bonus_of_the_settings_asked_with() -> None:
+    """The level stats are computed once per combination (server/game/stats.py): the stage bonus is part of it."""
+    plain, richer = GameSettings(), GameSettings().with_overrides({"stage_stat_bonus": 0.5})
+    base = next(iter(BASE_CHARACTERS))
+    stage_one = level_stats(base, "B", 1, 1, plain)
+    assert level_stats(base, "B", 1, 1, richer) == stage_one
+    assert level_stats(base, "B", 1, 3, plain).hp == BASE_CHARACTERS[base].hp * 3 // 2  # +25 % twice
+    assert level_stats(base, "B", 1, 3, richer).hp == BASE_CHARACTERS[base].hp * 2  # +50 % twice
+    assert level_stats(base, "B", 1, 3, plain).hp == BASE_CHARACTERS[base].hp * 3 // 2  # not the richer's, cached
