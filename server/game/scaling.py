@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 
 from server.game.config import GameSettings
 
 
+@lru_cache(maxsize=256)  # settings, read again for every round; bounded whatever callers ask
 def exact(x: float | int) -> Fraction:
     return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
 
