@@ -3,9 +3,9 @@
 Every command that changes state draws a seed for its rules' generator and ids for what it creates. Drawn with
 `secrets` / `uuid.uuid4`, each draw is a `getrandom` system call, which also lets go of the interpreter lock and has
 to win it back: on one node with 10,000 active players, where the store's threads want the lock too, those draws
-were ~7 % of the event loop's samples (docs/PERFORMANCE.md). Here one system call fills a block that serves many
-draws. The bits are the same kernel CSPRNG's, used once each; a forked child starts with an empty block of its own,
-so it never repeats its parent's.
+showed in every profile of the event loop (docs/PERFORMANCE.md, runs 13 and 14). Here one system call fills a block
+that serves many draws. The bits are the same kernel CSPRNG's, used once each; a forked child starts with an empty
+block of its own, so it never repeats its parent's.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Entropy:
         self._lock = threading.Lock()  # store threads and jobs may draw too: no two draws get the same bytes
 
     def take(self, count: int) -> bytes:
-        """`count` random bytes (at most a block's), never handed out before."""
+        """`count` random bytes, never handed out before."""
         with self._lock:
             used = self._used
             if used + count > len(self._block):

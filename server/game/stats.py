@@ -34,9 +34,9 @@ def level_stats(base: str, rank: str, level: int, stage: int, settings: GameSett
 
 
 # Pure functions of their arguments (the catalog is constant), asked for by every round of every combat for each
-# member: their exact arithmetic (`Fraction`) was ~5 % of a busy node's CPU (docs/PERFORMANCE.md), so each
-# combination is computed once. Keyed by the one setting they read, not by GameSettings, whose hash walks every field.
-# Bounded: bases, ranks, levels and stages are few.
+# member: their exact arithmetic (`Fraction`) showed in every profile of a busy node (docs/PERFORMANCE.md, run 14), so
+# each combination is computed once. Keyed by the one setting they read, not by GameSettings, whose hash walks every
+# field. Bounded: bases, ranks, levels and stages are few.
 @lru_cache(maxsize=256)
 def _level_one_stats(base: str, stage: int, stage_stat_bonus: float) -> StatLine:
     b = BASE_CHARACTERS[base]
