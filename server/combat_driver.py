@@ -20,9 +20,10 @@ from server.game.combat import TIMEOUT_ACTION, resolve_round
 from server.game.errors import GameError
 from server.game.outcome import Outcome, RuleContext
 from server.game.state import PlayerState
-from server.players import Players, Rule
+from server.players import BUS_CALL_SECONDS, Players, Rule
 
 ROUND_ATTEMPTS = 3
+CLAIM_SECONDS = 60  # a node that claimed a round and died holds it this long at most
 log = logging.getLogger("valgame.combats")
 
 
@@ -75,19 +76,30 @@ class CombatDriver:
         for player_id in list(self._drivers):
             self.stop(player_id)
 
-    async def _resolve(self, player_id: str, combat_id: str, round_: int) -> None:
+    async def _resolve(self, player_id: str, combat_id: str, round_: int) -> bool:
         """Resolve a timed round this node claimed. Storage that cannot commit in time (a dead node's transaction
-        holds the player) is retried a few times: nobody else will, the claim is this node's."""
+        holds the player) is retried a few times: nobody else will, the claim is this node's. False when it was
+        still not committed."""
         for attempt in range(1, ROUND_ATTEMPTS + 1):
             try:
                 await self._players.apply(player_id, resolve_timed_round(combat_id, round_))
-                return
+                return True
             except StaleRound:
-                return
+                return True
             except Unavailable as exc:
                 log.warning("timed round not committed yet", extra={"player": player_id, "error": str(exc)[:200]})
                 if attempt < ROUND_ATTEMPTS:
                     await asyncio.sleep(attempt)  # a pause before retrying, not a synchronisation
+        return False
+
+    async def _release(self, claim: str) -> None:
+        """Let go of a round's claim: the round was not committed, and the next pass (here, or on the node that
+        gets the player's next socket) must be able to claim it again, not wait out the claim's minute."""
+        try:
+            async with asyncio.timeout(BUS_CALL_SECONDS):
+                await self._claims.release(claim)
+        except Exception as exc:  # the claim lapses by itself
+            log.warning("timed round's claim not released", extra={"claim": claim, "error": repr(exc)})
 
     async def _drive(self, player_id: str) -> None:
         nudge = self._nudges[player_id]
@@ -103,10 +115,12 @@ class CombatDriver:
                     continue  # changed under us: read the new deadline
                 except TimeoutError:
                     pass
-                if not await self._claims.claim_once(f"combat:{combat.id}:{combat.round}", 60):
+                claim = f"combat:{combat.id}:{combat.round}"
+                if not await self._claims.claim_once(claim, CLAIM_SECONDS):
                     await asyncio.sleep(0.05)  # another node resolves this round; look again shortly
                     continue
-                await self._resolve(player_id, combat.id, combat.round)
+                if not await self._resolve(player_id, combat.id, combat.round):
+                    await self._release(claim)
         except asyncio.CancelledError:
             raise
         except Exception:
