@@ -52,18 +52,20 @@ def open_storage(url: str, *, event_log_seconds: float = 3600.0, commit_seconds:
     """Build the adapter a storage URL names: `sqlite:///path/to/file.db` or `mongodb://...`.
 
     `event_log_seconds`: how long a logged event is kept at least (MongoDB's TTL index; SQLite is trimmed by the
-    node's job). For MongoDB, `commit_seconds` bounds how long one `commit` retries (persistence/mongo_commit.py), and
-    `exit_at` is a test-only hook called with "in_transaction" between a transaction's writes and its commit, and
-    `mongo_pool_size` bounds the client's connections to each server (PyMongo's `maxPoolSize`).
-    SQLite needs neither: its one writer has no conflicts to retry, and a dying process's transaction is rolled
-    back by the file; it takes its `synchronous` pragma and how often its WAL is checkpointed in the background
+    node's job). For MongoDB, `commit_seconds` bounds how long one `commit` retries (persistence/mongo_commit.py); for
+    SQLite, how long a write waits for the file's write lock held by another process (persistence/sqlite_errors.py).
+    For MongoDB, `exit_at` is a test-only hook called with "in_transaction" between a transaction's writes and its
+    commit, and `mongo_pool_size` bounds the client's connections to each server (PyMongo's `maxPoolSize`). SQLite
+    needs neither: its one writer has no conflicts to retry, and a dying process's transaction is rolled back by the
+    file; it takes its `synchronous` pragma and how often its WAL is checkpointed in the background
     (persistence/sqlite_checkpoint.py).
     """
     if url.startswith("sqlite://"):
         from persistence.sqlite import SQLiteStorage
 
         return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:", synchronous=sqlite_synchronous,
-                             checkpoint_seconds=sqlite_checkpoint_seconds)
+                             checkpoint_seconds=sqlite_checkpoint_seconds,
+                             **({} if commit_seconds is None else {"lock_seconds": commit_seconds}))
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from persistence.mongo import COMMIT_SECONDS, POOL_SIZE, MongoStorage
 

@@ -25,6 +25,7 @@ from persistence.port import Change, IdemRecord, LedgerEntry, ListingQuery, Logg
 from persistence.sqlite_accounts import SQLiteAccounts
 from persistence.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from persistence.sqlite_commit import SQLiteCommit, dumps
+from persistence.sqlite_errors import LOCK_SECONDS, unavailable_if_locked
 from persistence.sqlite_thread import ConnectionThread
 from persistence.worker_thread import WorkerThread
 
@@ -106,13 +107,19 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
     Which connection: a pure read goes to the reader (`_read`); a write, and any read that decides a write, to the
     writer (`_run`), in the write's transaction (the version checks in `commit`, `use_refresh_token`)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", checkpoint_seconds: float = 1.0,
+                 lock_seconds: float = LOCK_SECONDS) -> None:
         """`checkpoint_seconds`: how often a background connection checkpoints the WAL (persistence/
-        sqlite_checkpoint.py); 0 leaves checkpoints to SQLite, on the committing connection."""
+        sqlite_checkpoint.py); 0 leaves checkpoints to SQLite, on the committing connection. `lock_seconds`: how
+        long a write waits for the file's write lock while another process holds it, before it raises
+        `Unavailable` (the node passes its `storage_commit_seconds`)."""
         if synchronous.upper() not in SYNCHRONOUS:
             raise ValueError(f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
+        if not lock_seconds > 0:
+            raise ValueError(f"sqlite lock_seconds must be above 0, not {lock_seconds}")
         self.path = str(path)
         self.synchronous = synchronous
+        self.lock_seconds = lock_seconds
         self._checkpointer = (Checkpointer(self.path, checkpoint_seconds)
                               if checkpoint_seconds > 0 and self.path != ":memory:" else None)
         self._db: sqlite3.Connection | None = None
@@ -123,8 +130,12 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
         self._writing = False  # a group is with the writer thread; changes queue for the next
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """A write, or a read that must see the writer's connection (`fn(*args)` on the writer thread)."""
-        return await self._thread.run(fn, *args)
+        """A write, or a read that must see the writer's connection (`fn(*args)` on the writer thread). The file's
+        write lock held by another process past `lock_seconds` raises `Unavailable`."""
+        try:
+            return await self._thread.run(fn, *args)
+        except sqlite3.OperationalError as exc:
+            raise unavailable_if_locked(exc) from exc
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """A pure read, `fn(connection, *args)`: on the reader's connection and thread, or on the writer's where
@@ -172,7 +183,7 @@ class SQLiteStorage(SQLiteCommit, SQLiteAccounts):
             path = Path(self.path)
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             path.touch(mode=0o600, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self.lock_seconds)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         if self._checkpointer is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from persistence.port import Change, Conflict, Duplicate, LoggedEvent, change_events, event_counts, number_events
+from persistence.sqlite_errors import unavailable_if_locked
 from persistence.worker_thread import WorkerThread
 
 LISTING_COLUMNS = ("status", "seller_id", "kind", "code", "rank", "level", "price", "featured", "created_at",
@@ -83,7 +84,10 @@ class SQLiteCommit:
         """Commit `changes` in one transaction, each in its own savepoint: what each logged, or why it did not."""
         db = self.db
         outcomes: list[list[LoggedEvent] | Exception] = []
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")  # waits for the file's write lock, at most the connection's busy timeout
+        except sqlite3.OperationalError as exc:
+            raise unavailable_if_locked(exc) from exc
         try:
             for change in changes:
                 db.execute("SAVEPOINT change")

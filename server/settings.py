@@ -133,8 +133,8 @@ class Settings:
               "already started still ends whole, so a retry with the same idem key gets the one true outcome).")
     storage_commit_seconds: float = setting(
         5.0, "Longest one MongoDB commit may retry write conflicts (documents held by another transaction, e.g. a "
-             "dead node's) or wait for the server, before its command is answered `unavailable`; below "
-             "`command_deadline_seconds`.")
+             "dead node's) or wait for the server, and longest a SQLite write waits for the file's write lock held "
+             "by another process, before its command is answered `unavailable`; below `command_deadline_seconds`.")
     storage_pool_size: int = setting(
         50, "Most connections a node holds to each MongoDB server (PyMongo's `maxPoolSize`); operations beyond wait "
             "for one, within their command's deadline. The store, not the number of connections, bounds how many "

@@ -22,7 +22,8 @@ from tests.contract.storage_builders import account, listing, note, state
 from tests.support.servers import ServerProcess
 from tests.support.wire import eventually, sample, scrape
 
-PROMPT = 5.0  # seconds a read may take while the writer is stuck; the writer waits up to 30 s for the lock
+PROMPT = 5.0  # seconds a read may take while the writer is stuck
+LOCK = 30.0  # how long the writer waits for the lock here (`lock_seconds`): longer than the reads take
 
 
 @contextmanager
@@ -48,7 +49,7 @@ async def started(coro: Coroutine[Any, Any, Any]) -> bool:
 
 async def test_reads_answer_while_a_commit_waits_for_the_write_lock(tmp_path: Path) -> None:
     path = tmp_path / "game.db"
-    storage = SQLiteStorage(path, checkpoint_seconds=0)
+    storage = SQLiteStorage(path, checkpoint_seconds=0, lock_seconds=LOCK)
     await storage.open()
     committing: asyncio.Future[Any] | None = None
     try:
@@ -183,7 +184,7 @@ async def test_a_node_answers_store_reads_while_a_commit_waits_for_the_write_loc
         make_server: Callable[..., ServerProcess], connect: Connect) -> None:
     """On a real node: a whisper's commit is stuck behind the write lock; a command that reads the store (the
     notifications and the unread count, as `state.get` does) is still answered at once."""
-    node = make_server()
+    node = make_server(storage_commit_seconds=9)  # the write waits up to 9 s for the lock: longer than the reads
     ana, _ = await connect(node)
     bo, bo_auth = await connect(node)
     text = f"psst {secrets.token_hex(4)}"
