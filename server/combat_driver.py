@@ -44,10 +44,12 @@ def resolve_timed_round(combat_id: str, expected_round: int) -> Rule:
 
 
 class CombatDriver:
-    def __init__(self, players: Players, claims: Claims, connected: Callable[[str], bool]) -> None:
+    def __init__(self, players: Players, claims: Claims, connected: Callable[[str], bool],
+                 fail_at: Callable[[str], None] = lambda point: None) -> None:
         self._players = players
         self._claims = claims
         self._connected = connected  # whether a player has a socket on this node
+        self._fail_at = fail_at  # the test-only failpoint `timed_round` (server/failpoints.py)
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._nudges: dict[str, asyncio.Event] = {}
 
@@ -78,18 +80,22 @@ class CombatDriver:
 
     async def _resolve(self, player_id: str, combat_id: str, round_: int) -> bool:
         """Resolve a timed round this node claimed. Storage that cannot commit in time (a dead node's transaction
-        holds the player) is retried a few times: nobody else will, the claim is this node's. False when it was
-        still not committed."""
+        holds the player) is retried a few times: nobody else will, the claim is this node's. So is any other fault,
+        logged: it must not end the driver, which would leave the combat still until its player acts. False when it
+        was still not committed."""
         for attempt in range(1, ROUND_ATTEMPTS + 1):
             try:
+                self._fail_at("timed_round")
                 await self._players.apply(player_id, resolve_timed_round(combat_id, round_))
                 return True
             except StaleRound:
                 return True
             except Unavailable as exc:
                 log.warning("timed round not committed yet", extra={"player": player_id, "error": str(exc)[:200]})
-                if attempt < ROUND_ATTEMPTS:
-                    await asyncio.sleep(attempt)  # a pause before retrying, not a synchronisation
+            except Exception:
+                log.exception("timed round failed", extra={"player": player_id})
+            if attempt < ROUND_ATTEMPTS:
+                await asyncio.sleep(attempt)  # a pause before retrying, not a synchronisation
         return False
 
     async def _release(self, claim: str) -> None:

@@ -23,7 +23,7 @@ import sys
 log = logging.getLogger("valgame.failpoints")
 
 POINTS = frozenset({"after_commit", "in_transaction"})
-FAIL_POINTS = frozenset({"rebuild_rankings"})
+FAIL_POINTS = frozenset({"rebuild_rankings", "timed_round"})
 
 
 class FailpointError(RuntimeError):

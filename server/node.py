@@ -81,7 +81,7 @@ class Node:
         self.login_by_account = WindowCounter(settings.login_attempts, settings.login_window_seconds, keys)
         self.login_by_address = WindowCounter(settings.login_attempts_per_address, settings.login_window_seconds, keys)
         bus, connected = self.bus, self.hub.connected
-        self.combats = CombatDriver(self.players, bus.claims, connected)
+        self.combats = CombatDriver(self.players, bus.claims, connected, self.failpoints.fail_at)
         self.ticker = EnergyTicker(self.players, bus.claims, self.event_log, self.game, connected)
         self.players.on_energy = self.ticker.watch
         self.names = NameCache(self.storage, self.storage)

@@ -164,6 +164,23 @@ async def test_manual_round_without_an_action_is_resolved_as_an_attack(fast: Ser
     assert ended["outcome"] in ("win", "loss")
 
 
+async def test_a_timed_round_that_fails_is_tried_again_and_the_combat_goes_on(make_server: Any,
+                                                                             connect: Connect) -> None:
+    """The test-only failpoint `timed_round:2` makes the driver's first two attempts at a round fail (an error that
+    is not the store's `unavailable`): it logs them and tries again; before, the first one ended the driver and the
+    combat stood still until its player acted."""
+    node = make_server(game={"manual_round_timeout_seconds": 0.3}, testonly_fail_at="timed_round:2")
+    client, _ = await connect(node)
+    mark = len(client.events)
+    combat_id = await start(client, [(await first_character(client))["id"]], "manual")
+    first = await client.wait_event("combat.round", lambda d: d["combat"] == combat_id and d["round"] == 1,
+                                    timeout=10, after=mark)  # after the two failures and their 1 s and 2 s pauses
+    assert first["data"]["team_action"] == "attack"
+    await ended_event(client, combat_id, after=mark)
+    assert node.log().count("timed round failed") == 2, node.log()[-3000:]
+    assert "combat driver failed" not in node.log()
+
+
 async def test_manual_actions_attack_defend_item_and_flee(server: ServerProcess, connect: Connect) -> None:
     client, _ = await connect(server)
     hero = (await first_character(client))["id"]
