@@ -62,10 +62,11 @@ def open_storage(url: str, *, event_log_seconds: float = 3600.0, commit_seconds:
     """
     if url.startswith("sqlite://"):
         from persistence.sqlite import SQLiteStorage
+        from persistence.sqlite_errors import LOCK_SECONDS
 
         return SQLiteStorage(url.removeprefix("sqlite://") or ":memory:", synchronous=sqlite_synchronous,
                              checkpoint_seconds=sqlite_checkpoint_seconds,
-                             **({} if commit_seconds is None else {"lock_seconds": commit_seconds}))
+                             lock_seconds=LOCK_SECONDS if commit_seconds is None else commit_seconds)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from persistence.mongo import COMMIT_SECONDS, POOL_SIZE, MongoStorage
 

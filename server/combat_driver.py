@@ -20,7 +20,7 @@ from server.game.combat import TIMEOUT_ACTION, resolve_round
 from server.game.errors import GameError
 from server.game.outcome import Outcome, RuleContext
 from server.game.state import PlayerState
-from server.players import BUS_CALL_SECONDS, Players, Rule
+from server.players import Players, Rule, release_claim
 
 ROUND_ATTEMPTS = 3
 CLAIM_SECONDS = 60  # a node that claimed a round and died holds it this long at most
@@ -98,15 +98,6 @@ class CombatDriver:
                 await asyncio.sleep(attempt)  # a pause before retrying, not a synchronisation
         return False
 
-    async def _release(self, claim: str) -> None:
-        """Let go of a round's claim: the round was not committed, and the next pass (here, or on the node that
-        gets the player's next socket) must be able to claim it again, not wait out the claim's minute."""
-        try:
-            async with asyncio.timeout(BUS_CALL_SECONDS):
-                await self._claims.release(claim)
-        except Exception as exc:  # the claim lapses by itself
-            log.warning("timed round's claim not released", extra={"claim": claim, "error": repr(exc)})
-
     async def _drive(self, player_id: str) -> None:
         nudge = self._nudges[player_id]
         try:
@@ -126,7 +117,9 @@ class CombatDriver:
                     await asyncio.sleep(0.05)  # another node resolves this round; look again shortly
                     continue
                 if not await self._resolve(player_id, combat.id, combat.round):
-                    await self._release(claim)
+                    # Not committed: the next pass (here, or on the node that gets the player's next socket) must be
+                    # able to claim the round again, not wait out the claim's minute.
+                    await release_claim(self._claims, claim)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -58,6 +58,16 @@ def _report_abandoned(commit: asyncio.Task[None]) -> None:
         log.error("commit failed after its command's deadline", exc_info=fault)
 
 
+async def release_claim(claims: Claims, key: str) -> None:
+    """End a claim before its lifetime is over, waiting at most `BUS_CALL_SECONDS` for the bus; if it cannot be
+    reached, the claim lapses by itself (logged)."""
+    try:
+        async with asyncio.timeout(BUS_CALL_SECONDS):
+            await claims.release(key)
+    except Exception as exc:  # whatever the adapter raises when it cannot reach its server
+        log.warning("claim not released", extra={"claim": key, "error": repr(exc)})
+
+
 def make_id(prefix: str) -> str:
     return f"{prefix}_{ENTROPY.hex(8)}"
 
@@ -208,7 +218,7 @@ class Players:
                 if commits and not commits[-1].done():
                     self._keep(self._release_after(commits[-1], claim))
                 else:
-                    await self._release(claim)
+                    await release_claim(self.claims, claim)
 
     async def run(self, plan: Planner) -> Reply:
         """Plan and commit a change no player's command asked for (a scheduled job): like `transact`, without an
@@ -233,7 +243,7 @@ class Players:
 
     async def _release_after(self, commit: asyncio.Task[None], key: str) -> None:
         await asyncio.wait([commit])
-        await self._release(key)
+        await release_claim(self.claims, key)
 
     def _keep(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `work` as a task held until it ends, whether or not the command that started it still waits."""
@@ -246,13 +256,6 @@ class Players:
         """Wait (at most `timeout` seconds) for the commits that outlived their commands, before storage closes."""
         if self._unfinished:
             await asyncio.wait(list(self._unfinished), timeout=timeout)
-
-    async def _release(self, key: str) -> None:
-        try:
-            async with asyncio.timeout(BUS_CALL_SECONDS):
-                await self.claims.release(key)
-        except Exception as exc:  # the claim lapses by itself
-            log.warning("idem claim not released", extra={"error": repr(exc)})
 
     async def _transact(self, player_id: str | None, plan: Planner, idem: Idem | None,
                         commits: list[asyncio.Task[None]] | None = None) -> Reply:

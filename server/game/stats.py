@@ -24,10 +24,6 @@ class StatLine:
     defense: int
 
 
-def level_one_stats(base: str, stage: int, settings: GameSettings) -> StatLine:
-    return _level_one_stats(base, stage, settings.stage_stat_bonus)
-
-
 def level_stats(base: str, rank: str, level: int, stage: int, settings: GameSettings) -> StatLine:
     """Stats from base, rank, level and stage alone (what a naked, unbuffed character has)."""
     return _level_stats(base, rank, level, stage, settings.stage_stat_bonus)
