@@ -193,12 +193,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     stop_cluster(shared)
 
 
+def own_mongo(tmp_path: Path, transaction_lifetime: float | None = None) -> Iterator[MongoProcess]:
+    """A MongoDB-wire server (secantusd) of the test's own, stopped after it; `transaction_lifetime`: how long it lets
+    a dead client's transaction hold its documents (the daemon's fixed 60 s by default)."""
+    server = MongoProcess(tmp_path / "mongo", transaction_lifetime=transaction_lifetime).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def mongo(tmp_path: Path) -> Iterator[MongoProcess]:
     """A MongoDB-wire server (secantusd) of the test's own."""
-    server = MongoProcess(tmp_path / "mongo").start()
-    yield server
-    server.stop()
+    yield from own_mongo(tmp_path)
 
 
 @pytest.fixture

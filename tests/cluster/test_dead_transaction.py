@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Cluster, item_id, list_dagger
+from tests.cluster.conftest import Cluster, item_id, list_dagger, own_mongo
 from tests.cluster.test_storm_mongo import mongo_snapshot
 from tests.conftest import Connect
 from tests.support.client import Client
@@ -95,9 +95,7 @@ async def timed_reads(client: Client, done: asyncio.Event) -> list[float]:
 
 @pytest.fixture
 def mongo(tmp_path: Path) -> Iterator[MongoProcess]:
-    server = MongoProcess(tmp_path / "mongo", transaction_lifetime=LIFETIME).start()
-    yield server
-    server.stop()
+    yield from own_mongo(tmp_path, LIFETIME)
 
 
 @pytest.mark.timeout(240)

@@ -19,25 +19,22 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.conftest import Cluster, item_id
+from tests.cluster.conftest import Cluster, item_id, own_mongo
+from tests.cluster.test_dead_transaction import SETTINGS  # a 1.5 s commit budget; no job commits on A
 from tests.conftest import Connect
-from tests.support.game import MANY_COMMANDS, first_character, start
+from tests.support.game import first_character, start
 from tests.support.mongo import MongoProcess
 from tests.support.servers import ServerProcess
 from valgame_client.errors import ConnectionLost
 
 LIFETIME = 12.0  # longer than B's three attempts at the round (1.5 s each, 1 s and 2 s apart)
 GAME = {"manual_round_timeout_seconds": 2.0}
-SETTINGS = {"command_deadline_seconds": 3.0, "storage_commit_seconds": 1.5, "retry_after_seconds": 0.2,
-            "sweep_interval_seconds": 3600, "expiry_interval_seconds": 3600, **MANY_COMMANDS}  # no job commits on A
 GOES_ON = LIFETIME + 15  # the next round after A died: the lifetime, then at most one more round of attempts
 
 
 @pytest.fixture
 def mongo(tmp_path: Path) -> Iterator[MongoProcess]:
-    server = MongoProcess(tmp_path / "mongo", transaction_lifetime=LIFETIME).start()
-    yield server
-    server.stop()
+    yield from own_mongo(tmp_path, LIFETIME)
 
 
 @pytest.mark.timeout(180)
