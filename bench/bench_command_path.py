@@ -2,11 +2,12 @@
 
 `bench_commands` measures a command end to end (the server's CPU per command includes the kernel's loopback TCP and
 picows' framing, which every stack pays). This one runs a real `Node` (SQLite in a temporary folder, in-process bus)
-in this process and serves N sockets of the picows transport's own class (server/transport/picows.py `PicowsSocket`,
-through `serve_socket`, auth included) whose picows connection is replaced by a stand-in that hands each reply
-back: every reply schedules that socket's next `energy.get` frame, as a read from the socket would. What is timed is
-everything between a frame's arrival and its reply's hand-off: the reader task's wake-up, the read loop, the rate
-limit, decoding, the deadline, the handler, the cached state, encoding, the session's send and the metrics.
+in this process and serves N sockets of the picows transport's own class (server/transport/picows_socket.py
+`PicowsSocket`, through `serve_socket`, auth included) whose picows connection is replaced by a stand-in that hands
+each reply back: every reply schedules that socket's next `energy.get` frame, as a read from the socket would. What is
+timed is everything between a frame's arrival and its reply's hand-off: the command started in the read callback (or
+the reader task's wake-up when it cannot start there), the rate limit, decoding, the deadline, the handler, the
+cached state, encoding, the session's send and the metrics.
 
     python -m bench.bench_command_path --sockets 100 --commands 200000 --runs 5
 """
@@ -29,7 +30,7 @@ from server.node import Node
 from server.players import make_id
 from server.settings import Settings
 from server.socket import serve_socket
-from server.transport.picows import PicowsSocket
+from server.transport.picows_socket import PicowsSocket
 
 COMMAND = b'{"type":"energy.get","id":1,"data":{}}'
 REPLY_START = b'{"id":1,"type":"energy.get","ok":true'
@@ -133,7 +134,7 @@ async def measure(sockets: int, commands: int, runs: int) -> dict[str, Any]:
             socket = PicowsSocket(server)  # type: ignore[arg-type]
             socket.ws = _Connection(driver, socket)  # type: ignore[assignment]
             opened.append(socket)
-            tasks.append(loop.create_task(serve_socket(node, socket)))
+            tasks.append(socket.serve(serve_socket(node, socket)))  # as the picows server does
             socket.on_ws_frame(socket.ws, _Frame(b'{"type":"auth","id":0,"data":{"token":"%s"}}' % token.encode()))
         deadline = time.monotonic() + 30
         while driver.authenticated < sockets:

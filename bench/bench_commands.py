@@ -8,6 +8,9 @@ Printed per target: commands/s, p50/p95/p99 latency, server CPU (cores), generat
 medians over runs and the ratios node/echo, node/plain and node/socketio.
 
     python -m bench.bench_commands --clients 100,1000 --runs 3 [--transports asgi,picows]
+
+`--references ""` measures the nodes alone: for a change's A/B, run it from two trees in turn (docs/PERFORMANCE.md,
+run 15).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
+    REFERENCES,
     CpuMeter,
     add_ratios,
     add_transport_option,
@@ -27,6 +31,7 @@ from bench.common import (
     register_players,
     start_targets,
     transports_of,
+    tree,
 )
 from bench.swarm import Swarm
 
@@ -38,11 +43,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--max-commands", type=int, default=2_000_000)
+    parser.add_argument("--references", default=",".join(REFERENCES),
+                        help="References measured beside the nodes, comma-separated (echo,plain,socketio; empty: "
+                             "none).")
     add_transport_option(parser)
     args = parser.parse_args()
+    references = [r.strip() for r in args.references.split(",") if r.strip()]
+    if set(references) - set(REFERENCES):
+        raise SystemExit(f"--references: choose among {', '.join(REFERENCES)}")
     counts = [int(c) for c in args.clients.split(",")]
 
-    with start_targets("commands", transports_of(args)) as targets:
+    with start_targets("commands", transports_of(args), references) as targets:
         node, ports, pids, names = targets.node, targets.ports, targets.pids, targets.names
         tokens = [p["access_token"] for p in asyncio.run(register_players(node.http, -(-max(counts) // 200)))]
         summary = {}
@@ -78,7 +89,8 @@ def main() -> None:
             finally:
                 for swarm in swarms.values():
                     swarm.close()
-        record("commands", {"runs": args.runs, "duration": args.duration, "results": summary})
+        record("commands", {"runs": args.runs, "duration": args.duration, "references": references, "tree": tree(),
+                            "results": summary})
 
 
 if __name__ == "__main__":

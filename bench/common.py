@@ -218,13 +218,15 @@ class Targets:
     node: ServerProcess
     ports: dict[str, int]  # by target name (`names`): where its sockets are
     pids: dict[str, int]
-    names: tuple[str, ...]  # node targets first, then echo, plain and socketio
+    names: tuple[str, ...]  # node targets first, then the references (echo, plain and socketio unless fewer asked)
 
 
 @contextmanager
-def start_targets(name: str, transports: Iterable[str] = ("asgi",)) -> Iterator[Targets]:
+def start_targets(name: str, transports: Iterable[str] = ("asgi",),
+                  references: Iterable[str] = REFERENCES) -> Iterator[Targets]:
     """Start Redis, the nodes and the references for one benchmark; stop them all afterwards."""
     redis = start_redis(name)
+    references = tuple(references)
     started: list[Reference] = []
     nodes: dict[str, ServerProcess] = {}
     shared = WORK / f"{name}-{os.getpid()}-{time.time_ns()}.db"
@@ -232,13 +234,13 @@ def start_targets(name: str, transports: Iterable[str] = ("asgi",)) -> Iterator[
         for transport in transports:
             nodes[node_target(transport)] = start_valgame(f"{name}-{transport}", transport=transport,
                                                           storage=f"sqlite:///{shared}")
-        for reference in REFERENCES:
+        for reference in references:
             started.append(Reference(f"bench.reference_{reference}", redis.url if reference == "socketio" else None))
         ports = {target: node.ws_port for target, node in nodes.items()}
         pids = {target: node.proc.pid for target, node in nodes.items() if node.proc is not None}
-        for reference, ref in zip(REFERENCES, started, strict=True):
+        for reference, ref in zip(references, started, strict=True):
             ports[reference], pids[reference] = ref.port, ref.proc.pid
-        yield Targets(next(iter(nodes.values())), ports, pids, (*nodes, *REFERENCES))
+        yield Targets(next(iter(nodes.values())), ports, pids, (*nodes, *references))
     finally:
         for node in nodes.values():
             stop_node(node)

@@ -37,5 +37,5 @@ python3 -m pytest -q -p no:cacheprovider --transport=picows \
     tests/integration/test_hostile_socket.py tests/integration/test_hostile_http.py \
     tests/integration/test_socket_auth.py tests/integration/test_frames.py tests/integration/test_frames_fuzz.py \
     tests/integration/test_transport.py tests/integration/test_operations.py tests/integration/test_client_sdk.py \
-    tests/integration/test_connection_limits.py \
+    tests/integration/test_connection_limits.py tests/integration/test_command_deadline.py \
     tests/cluster/test_node_loss.py tests/cluster/test_crash_after_commit.py tests/cluster/test_redis_restart.py

@@ -36,40 +36,46 @@ def retry_after_ms(retry_after: float) -> int:
 async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw: str | bytes,
                    deadline: Deadline, retry_after: float) -> None:
     """Answer one frame within `deadline`; `retry_after` is the wait an `unavailable` reply asks for
-    (spread up to twice that, so clients cut off together do not come back together)."""
-    started = perf_counter()
+    (spread up to twice that, so clients cut off together do not come back together). The session is not idle
+    until the reply is queued: a drain waits for that (server/node.py)."""
+    idle = session.idle
+    idle.clear()
     try:
-        frame = decode(raw)
-    except FrameError as exc:
-        # Only the protocol's own types become label values: a client-chosen type would grow the metrics unbounded.
-        metrics.commands.record(exc.type if exc.type in COMMANDS else "invalid", str(exc.code))
-        session.send(exc.reply())
-        return
+        started = perf_counter()
+        try:
+            frame = decode(raw)
+        except FrameError as exc:
+            # Only the protocol's own types become label values: a client-chosen type would grow the metrics unbounded.
+            metrics.commands.record(exc.type if exc.type in COMMANDS else "invalid", str(exc.code))
+            session.send(exc.reply())
+            return
 
-    outcome = "ok"
-    try:
-        if frame.type == "auth":
-            raise GameError(ErrorCode.BAD_REQUEST, "already authenticated", field="type")
-        if frame.command.admin and session.role != "admin":
-            raise GameError(ErrorCode.FORBIDDEN, "operators only")
-        if not session.accepting:
-            raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
-        with deadline:
-            result = await HANDLERS[frame.type](Call(ctx, session, frame))
-        if type(result) is Reply:
-            session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
-        else:
-            session.send(encode_reply(frame.id, frame.type, result))
-    except GameError as exc:
-        outcome = str(exc.code)
-        session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))
-    except (TimeoutError, Unavailable, BusUnavailable):  # storage or bus out of reach, or the deadline
-        outcome = str(ErrorCode.UNAVAILABLE)
-        session.send(encode_error(frame.id, frame.type, ErrorCode.UNAVAILABLE,
-                                  "not done in time; retry later (a change only with the same idem key)",
-                                  retry_after_ms=retry_after_ms(retry_after)))
-    except Exception:
-        outcome = "internal"
-        log.exception("command failed", extra={"type": frame.type, "player": session.player_id})
-        session.send(encode_error(frame.id, frame.type, ErrorCode.INTERNAL, "internal error"))
-    metrics.commands.record(frame.type, outcome, perf_counter() - started)
+        outcome = "ok"
+        try:
+            if frame.type == "auth":
+                raise GameError(ErrorCode.BAD_REQUEST, "already authenticated", field="type")
+            if frame.command.admin and session.role != "admin":
+                raise GameError(ErrorCode.FORBIDDEN, "operators only")
+            if not session.accepting:
+                raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
+            with deadline:
+                result = await HANDLERS[frame.type](Call(ctx, session, frame))
+            if type(result) is Reply:
+                session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
+            else:
+                session.send(encode_reply(frame.id, frame.type, result))
+        except GameError as exc:
+            outcome = str(exc.code)
+            session.send(encode_error(frame.id, frame.type, exc.code, exc.message, **exc.extra))
+        except (TimeoutError, Unavailable, BusUnavailable):  # storage or bus out of reach, or the deadline
+            outcome = str(ErrorCode.UNAVAILABLE)
+            session.send(encode_error(frame.id, frame.type, ErrorCode.UNAVAILABLE,
+                                      "not done in time; retry later (a change only with the same idem key)",
+                                      retry_after_ms=retry_after_ms(retry_after)))
+        except Exception:
+            outcome = "internal"
+            log.exception("command failed", extra={"type": frame.type, "player": session.player_id})
+            session.send(encode_error(frame.id, frame.type, ErrorCode.INTERNAL, "internal error"))
+        metrics.commands.record(frame.type, outcome, perf_counter() - started)
+    finally:
+        idle.set()

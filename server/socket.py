@@ -12,7 +12,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -21,6 +22,7 @@ from persistence import Unavailable
 from protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, decode, encode_error, encode_reply
 from server.auth import AuthError, Claims
 from server.bus import BusUnavailable
+from server.deadlines import Deadline
 from server.dispatch import dispatch
 from server.edge import EdgeLimits, socket_hooks_of
 from server.node import Node
@@ -227,37 +229,55 @@ async def _close_oldest(node: Node, player_id: str, keep: int, asked: set[str], 
 
 
 async def _read_loop(node: Node, session: Session, transport: Transport) -> None:
-    settings, commands, metrics = node.settings, node.commands, node.metrics
-    abuse_limit, retry_after = settings.rate_abuse_limit, settings.retry_after_seconds
     task = asyncio.current_task()
     assert task is not None
-    deadline = node.deadlines.limit(task)  # the commands of this socket run one at a time, in this task
-    idle = session.idle
-    while True:
-        if session.queued_bytes:
-            # Let the writer flush before the next command. Without this the loop runs every frame already
-            # received without yielding, and a pipelining client that reads promptly overflows its queue (4008).
-            await asyncio.sleep(0)
-        raw = await transport.receive()
-        if raw is None:  # the peer closed or is gone
-            return
+    frames = _Frames(node, session, node.deadlines.limit(task))  # this task runs the socket's commands, one at a time
+    transport.start_on_arrival(frames)
+    try:
+        while True:
+            if not frames.ready():
+                await asyncio.sleep(0)  # the writer flushes first
+            raw = await transport.receive()
+            if raw is None:  # the peer closed or is gone
+                return
+            command = frames.start(raw)
+            if command is not None:
+                await command
+    finally:
+        transport.start_on_arrival(None)
+
+
+class _Frames:
+    """A socket's frames on their way to their commands: the read loop's `FrameStarter` (server/transport/port.py),
+    so a transport may also start them as they arrive."""
+
+    __slots__ = ("abuse_limit", "commands", "deadline", "metrics", "retry_after", "session")
+
+    def __init__(self, node: Node, session: Session, deadline: Deadline) -> None:
+        settings = node.settings
+        self.commands, self.metrics, self.session, self.deadline = node.commands, node.metrics, session, deadline
+        self.abuse_limit, self.retry_after = settings.rate_abuse_limit, settings.retry_after_seconds
+
+    def ready(self) -> bool:
+        """Not while the writer has frames queued: it flushes before the next command. Without that pause every frame
+        already received would run without yielding, and a pipelining client that reads promptly would overflow its
+        queue (4008)."""
+        return not self.session.queued_bytes
+
+    def start(self, raw: str | bytes) -> Coroutine[Any, Any, None] | None:
+        session = self.session
         if session.close_code is not None:
-            continue  # closing: the writer is sending the close frame
-        wait = session.admit(abuse_limit)
+            return None  # closing: the writer is sending the close frame
+        wait = session.admit(self.abuse_limit)
         if wait:
-            metrics.rate_limited.inc()
-            frame_id = _peek_id(raw)
-            session.send(encode_error(frame_id, None, ErrorCode.RATE_LIMITED, "too many commands",
+            self.metrics.rate_limited.inc()
+            session.send(encode_error(_peek_id(raw), None, ErrorCode.RATE_LIMITED, "too many commands",
                                       retry_after_ms=max(1, int(wait * 1000))))
-            continue
+            return None
         if type(raw) is not str:
             session.send(encode_error(None, None, ErrorCode.BAD_REQUEST, "binary frames are not accepted; send text"))
-            continue
-        idle.clear()
-        try:
-            await dispatch(commands, metrics, session, raw, deadline, retry_after)
-        finally:
-            idle.set()
+            return None
+        return dispatch(self.commands, self.metrics, self.session, raw, self.deadline, self.retry_after)
 
 
 def _peek_id(raw: str | bytes) -> str | int | None:

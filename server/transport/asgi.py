@@ -11,39 +11,11 @@ A text frame goes out in one of two ways, the same frame on the wire:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from collections.abc import Callable
 
 from starlette.types import Receive, Send
 
-
-class _Rest:
-    """Awaits the rest of a coroutine that was started by hand and suspended, yielding `first` (PEP 380's
-    `yield from`, without its first step), so a task can finish it."""
-
-    __slots__ = ("_coro", "_first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self._coro, self._first = coro, first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self._coro, self._first
-        while True:
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(value)
-                except StopIteration as stop:
-                    return stop.value
+from server.transport.port import FrameStarter, Rest
 
 
 class AsgiTransport:
@@ -59,7 +31,7 @@ class AsgiTransport:
         self._abort = abort
         self._write_text = write_text
 
-    def send(self, payload: bytes) -> _Rest | None:
+    def send(self, payload: bytes) -> Rest | None:
         write_text = self._write_text
         if write_text is not None and write_text(payload):
             return None
@@ -69,7 +41,7 @@ class AsgiTransport:
             yielded = coro.send(None)
         except StopIteration:
             return None
-        return _Rest(coro, yielded)
+        return Rest(coro, yielded)
 
     async def receive(self) -> str | bytes | None:
         message = await self._receive()
@@ -83,6 +55,9 @@ class AsgiTransport:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception:
             pass  # the peer is gone already
+
+    def start_on_arrival(self, starter: FrameStarter | None) -> None:
+        """Frames come only through `receive()` (uvicorn's): nothing to start elsewhere."""
 
     def abort(self) -> bool:
         if self._abort is None:

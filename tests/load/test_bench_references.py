@@ -49,6 +49,16 @@ def test_commands_measure_the_node_against_the_three_references(tmp_path: Path) 
 
 
 @pytest.mark.timeout(180)
+def test_commands_measure_the_nodes_alone_for_an_a_b_between_trees(tmp_path: Path) -> None:
+    entry = run_bench(tmp_path, "bench.bench_commands", "--clients", "20", "--runs", "1", "--warmup", "0.5",
+                      "--duration", "1", "--references", "", "--transports", "picows")
+    result = entry["results"]["20"]
+    assert set(result) == {"valgame_picows"}, result  # no reference started, no ratio
+    assert result["valgame_picows"]["cmd_per_s"] > 0 and result["valgame_picows"]["errors"] == 0
+    assert entry["references"] == [] and entry["tree"]["commit"]
+
+
+@pytest.mark.timeout(180)
 def test_fanout_reaches_every_subscriber_of_every_reference(tmp_path: Path) -> None:
     entry = run_bench(tmp_path, "bench.bench_fanout", "--subscribers", "30", "--rounds", "1")
     result = entry["results"]["30"]
