@@ -7,7 +7,7 @@ in this process and serves N sockets of the picows transport's own class (server
 each reply back: every reply schedules that socket's next `energy.get` frame, as a read from the socket would. What is
 timed is everything between a frame's arrival and its reply's hand-off: the command started in the read callback (or
 the reader task's wake-up when it cannot start there), the rate limit, decoding, the deadline, the handler, the
-cached state, encoding, the session's send and the metrics.
+cached state, encoding, the session's send, the write batch and the metrics.
 
     python -m bench.bench_command_path --sockets 100 --commands 200000 --runs 5
 """
@@ -30,7 +30,7 @@ from server.node import Node
 from server.players import make_id
 from server.settings import Settings
 from server.socket import serve_socket
-from server.transport.picows_socket import PicowsSocket
+from server.transport.picows_socket import PicowsSocket, WriteBatch
 
 COMMAND = b'{"type":"energy.get","id":1,"data":{}}'
 REPLY_START = b'{"id":1,"type":"energy.get","ok":true'
@@ -75,6 +75,7 @@ class _Server:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.writes = WriteBatch(loop)
 
     def connected(self, socket: PicowsSocket) -> None:
         pass

@@ -30,7 +30,7 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from protocol import CloseCode
 from server.edge import EdgeLimits
-from server.transport.picows_socket import PicowsSocket
+from server.transport.picows_socket import PicowsSocket, WriteBatch
 from server.transport.port import MAX_FRAME_BYTES, KeepAlive
 
 log = logging.getLogger("valgame.picows")
@@ -130,6 +130,7 @@ class PicowsServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self.loop: asyncio.AbstractEventLoop  # the loop it serves on, from `start`
+        self.writes: WriteBatch  # its sockets' frames, written at the end of each turn of that loop
         picows_log = logging.getLogger("picows.server")
         picows_log.setLevel(max(picows_log.getEffectiveLevel(), logging.WARNING))  # not a line per connection
         self._logger = logging.LoggerAdapter(picows_log, {})  # an adapter: picows then makes no logger per socket
@@ -139,6 +140,7 @@ class PicowsServer:
 
     async def start(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
+        self.writes = WriteBatch(loop)
         self._server = await loop.create_server(self._protocol, self.host, self.port, backlog=4096)
 
     def _protocol(self) -> _Guarded:

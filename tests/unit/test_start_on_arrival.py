@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from picows import WSMsgType
 
-from server.transport.picows_socket import PicowsSocket
+from server.transport.picows_socket import PicowsSocket, WriteBatch
 
 ENDPOINT: contextvars.ContextVar[str] = contextvars.ContextVar("endpoint", default="outside")
 
@@ -42,6 +42,7 @@ class Server:
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.writes = WriteBatch(self.loop)
 
     def connected(self, socket: PicowsSocket) -> None:
         pass
