@@ -9,8 +9,8 @@ medians over runs and the ratios node/echo, node/plain and node/socketio.
 
     python -m bench.bench_commands --clients 100,1000 --runs 3 [--transports asgi,picows]
 
-`--references ""` measures the nodes alone: for a change's A/B, run it from two trees in turn (docs/PERFORMANCE.md,
-run 15).
+`--references ""` measures the nodes alone (as `bench_fanout` does): for a change's A/B, run it from two trees in turn
+(docs/PERFORMANCE.md, run 15).
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import asyncio
 
 from bench.common import (
     GENERATOR_CPUS,
-    REFERENCES,
     CpuMeter,
     add_ratios,
+    add_references_option,
     add_transport_option,
     kind_of,
     median,
     percentile,
     record,
+    references_of,
     register_players,
     start_targets,
     transports_of,
@@ -43,14 +44,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--max-commands", type=int, default=2_000_000)
-    parser.add_argument("--references", default=",".join(REFERENCES),
-                        help="References measured beside the nodes, comma-separated (echo,plain,socketio; empty: "
-                             "none).")
+    add_references_option(parser)
     add_transport_option(parser)
     args = parser.parse_args()
-    references = [r.strip() for r in args.references.split(",") if r.strip()]
-    if set(references) - set(REFERENCES):
-        raise SystemExit(f"--references: choose among {', '.join(REFERENCES)}")
+    references = references_of(args)
     counts = [int(c) for c in args.clients.split(",")]
 
     with start_targets("commands", transports_of(args), references) as targets:

@@ -28,14 +28,17 @@ from bench.common import (
     GENERATOR_CPUS,
     CpuMeter,
     add_ratios,
+    add_references_option,
     add_transport_option,
     kind_of,
     median,
     percentile,
     record,
+    references_of,
     register_players,
     start_targets,
     transports_of,
+    tree,
 )
 from bench.swarm import Swarm, split
 
@@ -47,11 +50,13 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=4, help="Publishers of the sustained fan-out (0: none).")
     parser.add_argument("--stream-events", type=int, default=40, help="Events of each round's sustained fan-out.")
+    add_references_option(parser)
     add_transport_option(parser)
     args = parser.parse_args()
     sizes = [int(s) for s in args.subscribers.split(",")]
+    references = references_of(args)
 
-    with start_targets("fanout", transports_of(args)) as targets:
+    with start_targets("fanout", transports_of(args), references) as targets:
         node, ports, pids, names = targets.node, targets.ports, targets.pids, targets.names
         players = asyncio.run(register_players(node.http, -(-max(sizes) // 200) + 1))
         publisher, tokens = players[0]["access_token"], [p["access_token"] for p in players[1:]]
@@ -100,7 +105,7 @@ def main() -> None:
             finally:
                 for swarm in swarms.values():
                     swarm.close()
-        record("fanout", {"rounds": args.rounds, "results": summary})
+        record("fanout", {"rounds": args.rounds, "references": references, "tree": tree(), "results": summary})
 
 
 def stream(swarm: Swarm, workers: int, target: str, pid: int, events: int, size: int) -> dict[str, float]:

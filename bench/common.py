@@ -174,6 +174,19 @@ def add_transport_option(parser: argparse.ArgumentParser) -> None:
                              "measured in the same series as the references (targets valgame, valgame_picows).")
 
 
+def add_references_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--references", default=",".join(REFERENCES),
+                        help="References measured beside the nodes, comma-separated (echo,plain,socketio; empty: "
+                             "none, the nodes alone: for a change's A/B, run it from two trees in turn).")
+
+
+def references_of(args: argparse.Namespace) -> list[str]:
+    chosen = [r.strip() for r in args.references.split(",") if r.strip()]
+    if set(chosen) - set(REFERENCES):
+        raise SystemExit(f"--references: choose among {', '.join(REFERENCES)}")
+    return chosen
+
+
 def transports_of(args: argparse.Namespace) -> list[str]:
     chosen = [t.strip() for t in args.transports.split(",") if t.strip()]
     unknown = set(chosen) - set(TRANSPORTS)

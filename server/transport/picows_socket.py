@@ -9,12 +9,13 @@ What picows leaves to us per connection, and where it is done here:
   and TCP flow control hold the rest), instead of growing the node's memory;
 - back-pressure out: `pause_writing` / `resume_writing` of the asyncio transport make `send` return an awaitable
   (the session's writer waits on it, under its write deadline);
-- one write per frame, at the end of the loop's turn (`WriteBatch`): the frames every socket sends during a turn go
-  to their transports together once the turn's callbacks have run, in the order they were sent. Each write to a
-  peer that waits for it wakes that peer; written one by one as commands are answered, the replies to a burst of
-  frames wake it once per reply, written together once per burst (docs/PERFORMANCE.md, run 15: ~2.5 µs of a light
-  command on this VM, where a wake-up crosses to another virtual CPU). A close frame goes after what was sent
-  before it: the batch is written first;
+- the replies of commands started on arrival written at the end of the loop's turn (`WriteBatch`): what those
+  commands send during a turn goes to the transports together once the turn's callbacks have run, in the order it
+  was sent. Each write to a peer that waits for it wakes that peer; written one by one as commands are answered, the
+  replies to a burst of frames wake it once per reply, written together once per burst (docs/PERFORMANCE.md, run
+  15: ~2 µs of a light command on this VM, where a wake-up crosses to another virtual CPU). Other frames (a
+  broadcast from a task, the reply of a command that had to wait) are written at once, as before, unless the socket
+  has batched frames they must follow. A close frame goes after what was sent before it: the batch is written first;
 - the close handshake: a close frame we send is answered by the peer's (or the connection is dropped after
   `CLOSE_TIMEOUT`), a close frame the peer sends is answered with the same code;
 - commands started as their frames arrive (`start_on_arrival`, server/transport/port.py): a text frame that finds
@@ -54,13 +55,15 @@ _TEXT, _BINARY, _CONTINUATION, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgT
 
 
 class WriteBatch:
-    """The text frames sent during one turn of the event loop, handed to their transports together at its end."""
+    """The text frames that commands started on arrival send during one turn of the event loop (while `collecting`),
+    handed to their transports together at its end. A socket's later frames in the turn follow its batched ones."""
 
-    __slots__ = ("_frames", "_loop")
+    __slots__ = ("_frames", "_loop", "collecting")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._frames: list[tuple[PicowsSocket, bytes]] = []
+        self.collecting = False  # a command started in picows' read callback is running
 
     def add(self, socket: PicowsSocket, payload: bytes) -> None:
         frames = self._frames
@@ -124,6 +127,9 @@ class PicowsSocket(WSListener):
         if self._paused:
             return self._send_when_writable(payload)
         writes = self._server.writes
+        if not (writes.collecting or self._batched):  # not from a command started on arrival, nor behind one's frames
+            ws.send(_TEXT, payload)
+            return None
         if self._batched > BATCH_BYTES:
             # This socket sent a lot this turn: its transport judges now whether its peer keeps up (pause_writing),
             # so what a peer that reads nothing makes the node hold stays bounded.
@@ -241,6 +247,8 @@ class PicowsSocket(WSListener):
             _enter_task(loop, task)
         except RuntimeError:  # called from within a task (a test's or a benchmark's), not from picows' read callback
             return False
+        writes = self._server.writes
+        writes.collecting = True
         try:
             context = self._context
             command = context.run(starter.start, text)
@@ -256,6 +264,7 @@ class PicowsSocket(WSListener):
             self._push(Rest(command, yielded))  # it waits: the endpoint's task finishes it
             return True
         finally:
+            writes.collecting = False
             _leave_task(loop, task)
 
     def _continue(self, frame: Any) -> None:

@@ -1,6 +1,7 @@
-"""The picows transport's write batch (server/transport/picows_socket.py `WriteBatch`): frames sent during a turn of
-the loop reach their transports together at its end, in the order sent; a close frame goes after what was sent
-before it; a socket gone meanwhile gets nothing; and past `BATCH_BYTES` of one socket in a turn its frames go to its
+"""The picows transport's write batch (server/transport/picows_socket.py `WriteBatch`): frames that commands started
+on arrival send during a turn of the loop reach their transports together at its end, in the order sent; other
+frames go at once, unless their socket has batched frames to follow; a close frame goes after what was sent before
+it; a socket gone meanwhile gets nothing; and past `BATCH_BYTES` of one socket in a turn its frames go to its
 transport at once, so the transport's back-pressure still judges a peer that reads nothing.
 
 picows' connection is a stand-in that records what it is given (its real writes are the integration tests' on
@@ -10,6 +11,8 @@ picows' connection is a stand-in that records what it is given (its real writes 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from server.transport.picows_socket import BATCH_BYTES, PicowsSocket, WriteBatch
@@ -47,6 +50,17 @@ class Server:
         pass
 
 
+@contextmanager
+def on_arrival(socket: PicowsSocket) -> Iterator[None]:
+    """As while a command started in picows' read callback runs (what `PicowsSocket._start_now` marks)."""
+    writes = socket._server.writes
+    writes.collecting = True
+    try:
+        yield
+    finally:
+        writes.collecting = False
+
+
 async def sockets(*names: str) -> tuple[list[PicowsSocket], list[tuple[str, Any]]]:
     server, log = Server(), []
     made = []
@@ -64,25 +78,39 @@ async def turn_ends() -> None:
 
 async def test_frames_of_a_turn_are_written_together_at_its_end_in_the_order_sent() -> None:
     (a, b), log = await sockets("a", "b")
-    for socket, payload in ((a, b"1"), (b, b"2"), (a, b"3")):
-        assert socket.send(payload) is None  # taken: nothing to await
+    with on_arrival(a):
+        for socket, payload in ((a, b"1"), (b, b"2"), (a, b"3")):
+            assert socket.send(payload) is None  # taken: nothing to await
     assert log == []  # not yet: the turn is still running
     await turn_ends()
     assert log == [("a", b"1"), ("b", b"2"), ("a", b"3")]
 
 
+async def test_other_frames_go_at_once_unless_their_socket_has_batched_ones_to_follow() -> None:
+    (a, b), log = await sockets("a", "b")
+    with on_arrival(a):
+        a.send(b"reply")
+    a.send(b"event for a")  # from a task, a broadcast: behind a's reply
+    b.send(b"event for b")  # nothing of b's is waiting: at once
+    assert log == [("b", b"event for b")]
+    await turn_ends()
+    assert log == [("b", b"event for b"), ("a", b"reply"), ("a", b"event for a")]
+
+
 async def test_a_close_frame_follows_what_was_sent_before_it() -> None:
     (a, b), log = await sockets("a", "b")
-    b.send(b"to b")
-    a.send(b"to a")
+    with on_arrival(a):
+        b.send(b"to b")
+        a.send(b"to a")
     await a.close(1012, "node stopping")
     assert log == [("b", b"to b"), ("a", b"to a"), ("a", "close 1012")]
 
 
 async def test_a_socket_gone_before_the_turn_ends_gets_nothing() -> None:
     (a, b), log = await sockets("a", "b")
-    a.send(b"lost")
-    b.send(b"kept")
+    with on_arrival(a):
+        a.send(b"lost")
+        b.send(b"kept")
     a.abort()
     await turn_ends()
     assert log == [("b", b"kept")]
@@ -92,14 +120,15 @@ async def test_past_the_bound_a_sockets_frames_go_to_its_transport_at_once() -> 
     (a,), log = await sockets("a")
     frame = b"x" * 1024
     sent = 0
-    while sent <= BATCH_BYTES:
-        a.send(frame)
-        sent += len(frame)
-    assert log == []  # up to the bound, all in the batch
-    a.send(b"over")
-    assert len(log) == BATCH_BYTES // len(frame) + 1  # the batch went out first: the transport judges now
-    a.pause_writing()  # as a transport over its high-water mark does
-    pending = a.send(b"held")
+    with on_arrival(a):
+        while sent <= BATCH_BYTES:
+            a.send(frame)
+            sent += len(frame)
+        assert log == []  # up to the bound, all in the batch
+        a.send(b"over")
+        assert len(log) == BATCH_BYTES // len(frame) + 1  # the batch went out first: the transport judges now
+        a.pause_writing()  # as a transport over its high-water mark does
+        pending = a.send(b"held")
     assert pending is not None  # the session's writer waits on it, under the write deadline
     await turn_ends()
     assert log[-1] == ("a", b"over") and ("a", b"held") not in log
