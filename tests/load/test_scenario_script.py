@@ -71,6 +71,7 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
     log = (tmp_path / "scenario.log").open("wb")
     command = scenario_command("stress", "--cluster", "--scale", "0.05", "--out", str(out), "--locust-processes", "2")
     script = subprocess.Popen(command, cwd=REPO, env=scenario_env(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+    pids: dict[str, int] = {}
     try:
         history = out / "stress_stats_history.csv"
 
@@ -88,9 +89,12 @@ def test_an_interrupted_cluster_run_stops_everything_it_started(tmp_path: Path) 
         script.send_signal(signal.SIGINT)  # the script alone, as a Ctrl-C it handles
         assert script.wait(90) == 130, (tmp_path / "scenario.log").read_text()[-3000:]
     finally:
-        if script.poll() is None:
+        if script.poll() is None:  # failing: what it started must not outlive the test and load the next ones
             script.kill()
             script.wait()
+            for pid in [*pids.values(), *(child_pids(pids["locust"]) if "locust" in pids else [])]:
+                if process_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
         log.close()
     assert not [role for role, pid in pids.items() if process_alive(pid)]
     # Locust's workers outlive its master by a moment (they see it gone and exit): stopped, within a bound

@@ -1,8 +1,8 @@
-"""The picows transport's write batch (server/transport/picows_socket.py `WriteBatch`): frames that commands started
-on arrival send during a turn of the loop reach their transports together at its end, in the order sent; other
-frames go at once, unless their socket has batched frames to follow; a close frame goes after what was sent before
-it; a socket gone meanwhile gets nothing; and past `BATCH_BYTES` of one socket in a turn its frames go to its
-transport at once, so the transport's back-pressure still judges a peer that reads nothing.
+"""The picows transport's write batch (server/transport/picows_socket.py `WriteBatch`): what commands started on
+arrival send to their own sockets during a turn of the loop reaches the transports together at its end, in the order
+sent; other frames go at once, unless their socket has batched frames to follow; a close frame goes after what was
+sent before it; a socket gone meanwhile gets nothing; and past `BATCH_BYTES` of one socket in a turn its frames go to
+its transport at once, so the transport's back-pressure still judges a peer that reads nothing.
 
 picows' connection is a stand-in that records what it is given (its real writes are the integration tests' on
 `--transport picows`: tests/integration/test_stuck_sockets.py holds the bound against sockets that never read).
@@ -54,11 +54,11 @@ class Server:
 def on_arrival(socket: PicowsSocket) -> Iterator[None]:
     """As while a command started in picows' read callback runs (what `PicowsSocket._start_now` marks)."""
     writes = socket._server.writes
-    writes.collecting = True
+    writes.collecting = socket
     try:
         yield
     finally:
-        writes.collecting = False
+        writes.collecting = None
 
 
 async def sockets(*names: str) -> tuple[list[PicowsSocket], list[tuple[str, Any]]]:
@@ -76,10 +76,10 @@ async def turn_ends() -> None:
     await asyncio.sleep(0)
 
 
-async def test_frames_of_a_turn_are_written_together_at_its_end_in_the_order_sent() -> None:
+async def test_replies_of_a_turn_are_written_together_at_its_end_in_the_order_sent() -> None:
     (a, b), log = await sockets("a", "b")
-    with on_arrival(a):
-        for socket, payload in ((a, b"1"), (b, b"2"), (a, b"3")):
+    for socket, payload in ((a, b"1"), (b, b"2"), (a, b"3")):
+        with on_arrival(socket):
             assert socket.send(payload) is None  # taken: nothing to await
     assert log == []  # not yet: the turn is still running
     await turn_ends()
@@ -90,27 +90,28 @@ async def test_other_frames_go_at_once_unless_their_socket_has_batched_ones_to_f
     (a, b), log = await sockets("a", "b")
     with on_arrival(a):
         a.send(b"reply")
-    a.send(b"event for a")  # from a task, a broadcast: behind a's reply
-    b.send(b"event for b")  # nothing of b's is waiting: at once
-    assert log == [("b", b"event for b")]
+        b.send(b"broadcast")  # what a's command sends to another socket: at once
+    assert log == [("b", b"broadcast")]
+    a.send(b"event")  # from a task: behind a's reply
+    assert log == [("b", b"broadcast")]
     await turn_ends()
-    assert log == [("b", b"event for b"), ("a", b"reply"), ("a", b"event for a")]
+    assert log == [("b", b"broadcast"), ("a", b"reply"), ("a", b"event")]
 
 
 async def test_a_close_frame_follows_what_was_sent_before_it() -> None:
     (a, b), log = await sockets("a", "b")
-    with on_arrival(a):
-        b.send(b"to b")
-        a.send(b"to a")
+    for socket, payload in ((b, b"to b"), (a, b"to a")):
+        with on_arrival(socket):
+            socket.send(payload)
     await a.close(1012, "node stopping")
     assert log == [("b", b"to b"), ("a", b"to a"), ("a", "close 1012")]
 
 
 async def test_a_socket_gone_before_the_turn_ends_gets_nothing() -> None:
     (a, b), log = await sockets("a", "b")
-    with on_arrival(a):
-        a.send(b"lost")
-        b.send(b"kept")
+    for socket, payload in ((a, b"lost"), (b, b"kept")):
+        with on_arrival(socket):
+            socket.send(payload)
     a.abort()
     await turn_ends()
     assert log == [("b", b"kept")]
