@@ -258,18 +258,17 @@ class PicowsSocket(WSListener):
             command = context.run(starter.start, text)
             if command is None:
                 return True  # answered at once
-            try:
-                yielded = context.run(command.send, None)
-            except StopIteration:
-                return True
-            except BaseException as exc:  # not the command's own failure (dispatch answers those): the task raises it
-                self._push(Rest(_raise(exc), None))
-                return True
-            self._push(Rest(command, yielded))  # it waits: the endpoint's task finishes it
+            yielded = context.run(command.send, None)
+        except StopIteration:
+            return True  # done at once
+        except BaseException as exc:  # not a command's own failure (dispatch answers those): the task raises it
+            self._push(Rest(_raise(exc), None))
             return True
         finally:
             writes.collecting = None
             _leave_task(loop, task)
+        self._push(Rest(command, yielded))  # it waits: the endpoint's task finishes it
+        return True
 
     def _continue(self, frame: Any) -> None:
         parts = self._parts

@@ -2,7 +2,8 @@
 `start_on_arrival`): a text frame that finds the endpoint waiting starts its command inside picows' read callback, as
 a step of the socket's task (that task current, its context entered); a command that has to wait is finished by the
 task before the next frame's; a frame that cannot start there (the writer is behind, or the call comes from within a
-task) waits for the read loop; and a cancellation of the task reaches a command started that way.
+task) waits for the read loop; a cancellation of the task reaches a command started that way; and a fault there is
+raised in the task.
 
 The socket is the transport's own class; picows' connection and frames are stand-ins, and "picows' read callback"
 is a plain loop callback, which is what picows' is: no real socket is needed to pin these orderings down (the
@@ -67,6 +68,8 @@ class Starter:
 
     def start(self, raw: str | bytes) -> Coroutine[Any, Any, None] | None:
         assert isinstance(raw, str)
+        if raw == "fault":
+            raise RuntimeError("a fault before the command")
         self.started.append((raw, self.in_read_callback, asyncio.current_task(), ENDPOINT.get()))
         return self._run(raw)
 
@@ -181,3 +184,10 @@ async def test_cancelling_the_task_reaches_a_command_started_in_the_callback() -
         await task
     assert starter.cancelled == ["a"] and starter.done == []
     assert gate.cancelled()  # what the command waited on was cancelled, as a task's await is
+
+
+async def test_a_fault_in_the_callback_ends_the_endpoints_task_as_it_would_in_the_task() -> None:
+    socket, starter, task = await served()
+    asyncio.get_running_loop().call_soon(deliver, socket, starter, "fault")
+    with pytest.raises(RuntimeError, match="a fault before the command"):
+        await asyncio.wait_for(task, 2)  # raised in the task (server/socket.py logs it and closes with 1011)
