@@ -11,6 +11,7 @@ again, no socket is closed, every personal event arrives once and in order, and 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,3 +160,19 @@ async def test_a_player_slot_moved_to_another_shard_keeps_delivering(
     assert one.close_code is None and two.close_code is None
     assert_no_gap(one, one_hello["seq"])
     assert await asyncio.to_thread(shards.owner, channel) is target
+
+
+def test_a_cluster_node_whose_bus_port_was_taken_starts_on_other_ports(tmp_path: Path) -> None:
+    """The test support's own race (tests/support/redis.py `_start_cluster_node`): a node's bus port (+10000) taken by
+    another process before it starts."""
+    shards = ClusterSet(tmp_path / "redis", masters=3)
+    first = shards.servers[0]
+    taken = first.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken + 10000))
+        squatter.listen()
+        try:
+            shards.start()
+            assert first.port != taken and shards.healthy()
+        finally:
+            shards.stop()

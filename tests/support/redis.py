@@ -157,6 +157,21 @@ def _cluster_port() -> int:
         return port
 
 
+def _start_cluster_node(server: RedisProcess, attempts: int = 3) -> None:
+    """Start a cluster node. Its bus port (+10000) lies in the ephemeral range, so another process's connection can
+    take it between `_cluster_port`'s probe and the start (seen in CI: "Failed listening on port ... (cluster)"); the
+    server then exits at once, and it is started again on a fresh pair of ports, a bounded number of times."""
+    for attempt in range(attempts):
+        try:
+            server.start()
+            return
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            (server.workdir / "nodes.conf").unlink(missing_ok=True)
+            server.port = _cluster_port()
+
+
 def _one(port: int, *args: str) -> Any:
     """One command that must succeed; its single reply."""
     reply = _command(port, *args)
@@ -197,7 +212,7 @@ class ClusterSet:
 
     def start(self) -> ClusterSet:
         for server in self.servers:
-            server.start()
+            _start_cluster_node(server)
         binary = shutil.which("redis-cli")
         if binary is None:
             raise RuntimeError("redis-cli is not installed")
