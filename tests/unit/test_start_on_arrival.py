@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from picows import WSMsgType
 
-from server.transport.picows_socket import PicowsSocket, WriteBatch
+from server.transport.picows_socket import PicowsSocket
+from tests.support.picows_host import Host
 
 ENDPOINT: contextvars.ContextVar[str] = contextvars.ContextVar("endpoint", default="outside")
 
@@ -36,20 +37,6 @@ class Frame:
 
     def get_payload_as_utf8_text(self) -> str:
         return self.text
-
-
-class Server:
-    """What a `PicowsSocket` uses of its `PicowsServer`."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.writes = WriteBatch(self.loop)
-
-    def connected(self, socket: PicowsSocket) -> None:
-        pass
-
-    def disconnected(self, socket: PicowsSocket) -> None:
-        pass
 
 
 class Starter:
@@ -115,7 +102,7 @@ async def until(condition: Any, what: str) -> None:
 
 
 async def served() -> tuple[PicowsSocket, Starter, asyncio.Task[None]]:
-    socket = PicowsSocket(Server())  # type: ignore[arg-type]
+    socket = PicowsSocket(Host())
     starter = Starter()
     task = socket.serve(endpoint(socket, starter))
     await until(lambda: socket._waiter is not None, "the endpoint to wait for a frame")

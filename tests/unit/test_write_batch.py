@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from server.transport.picows_socket import BATCH_BYTES, PicowsSocket, WriteBatch
+from server.transport.picows_socket import BATCH_BYTES, PicowsSocket
+from tests.support.picows_host import Host
 
 
 class Connection:
@@ -38,18 +39,6 @@ class Connection:
         self.is_disconnected = True
 
 
-class Server:
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.writes = WriteBatch(self.loop)
-
-    def connected(self, socket: PicowsSocket) -> None:
-        pass
-
-    def disconnected(self, socket: PicowsSocket) -> None:
-        pass
-
-
 @contextmanager
 def on_arrival(socket: PicowsSocket) -> Iterator[None]:
     """As while a command started in picows' read callback runs (what `PicowsSocket._start_now` marks)."""
@@ -62,10 +51,10 @@ def on_arrival(socket: PicowsSocket) -> Iterator[None]:
 
 
 async def sockets(*names: str) -> tuple[list[PicowsSocket], list[tuple[str, Any]]]:
-    server, log = Server(), []
+    server, log = Host(), []
     made = []
     for name in names:
-        socket = PicowsSocket(server)  # type: ignore[arg-type]
+        socket = PicowsSocket(server)
         socket.ws = Connection(name, log)  # type: ignore[assignment]
         made.append(socket)
     return made, log
