@@ -190,8 +190,7 @@ class PicowsSocket(WSListener):
         ws = self.ws
         if ws is None or ws.is_disconnected or ws.is_close_frame_sent:
             return
-        self._server.writes.flush()  # what was sent before the close frame goes before it
-        ws.send_close(WSCloseCode(code), reason.encode()[:123])
+        self._send_close(ws, code, reason.encode()[:123])
         received = ws.close_handshake is not None and ws.close_handshake.recv is not None
         if received:  # the peer closed first: this was our answer, the connection ends here
             ws.disconnect()
@@ -298,8 +297,7 @@ class PicowsSocket(WSListener):
             transport.disconnect()
         else:
             code = int(frame.get_close_code())
-            self._server.writes.flush()
-            transport.send_close(WSCloseCode(code) if code not in (0, 1005) else WSCloseCode.OK)
+            self._send_close(transport, code if code not in (0, 1005) else WSCloseCode.OK)
             transport.disconnect()
         self._push(None)
 
@@ -307,11 +305,15 @@ class PicowsSocket(WSListener):
         """A protocol violation by the peer: close with `code`, and the endpoint sees the end."""
         ws = self.ws
         if ws is not None and not ws.is_close_frame_sent:
-            self._server.writes.flush()
-            ws.send_close(WSCloseCode(code), reason.encode())
+            self._send_close(ws, code, reason.encode())
             if self._closing is None:
                 self._closing = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, ws.disconnect)
         self._push(None)
+
+    def _send_close(self, ws: WSTransport, code: int, reason: bytes = b"") -> None:
+        """Send a close frame after what was sent before it: the turn's write batch goes first."""
+        self._server.writes.flush()
+        ws.send_close(WSCloseCode(code), reason)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self._closing is not None:
@@ -333,7 +335,7 @@ class PicowsSocket(WSListener):
         if resumed is not None and not resumed.done():
             resumed.set_result(None)
 
-    def _push(self, item: str | bytes | None) -> None:
+    def _push(self, item: str | bytes | Rest | None) -> None:
         inbox = self._inbox
         if inbox and inbox[-1] is None:
             return  # ended: nothing follows the end
