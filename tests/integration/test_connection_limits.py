@@ -94,7 +94,9 @@ async def test_open_sockets_count_against_http_requests(make_server: Callable[..
         await wait_for(lambda: " 503 " in status_line(node.port, HEALTH), "503 beside 4 sockets")
         # Up to the hard cap with connections to the socket port that never send their upgrade: a new HTTP
         # connection is dropped at accept
+        await wait_for(lambda: node.held_connections() == LIMIT, "the refused requests let go")
         held = silent(node.ws_port, HARD_CAP - LIMIT)
+        await wait_for(lambda: node.held_connections() == HARD_CAP, "every silent connection held")
         await wait_for(lambda: first_reply(node.port, HEALTH) == b"", "HTTP dropped at accept past the hard cap")
     finally:
         for sock in held:
@@ -114,8 +116,12 @@ async def test_open_http_connections_count_against_sockets(make_server: Callable
         refused = await open_raw(node.ws)  # one more
         code, _ = await read_until_closed(refused, 5)
         assert code == 1013
-        # Up to the hard cap with silent connections to the HTTP port: a new socket is dropped at accept
+        # Up to the hard cap with silent connections to the HTTP port: a new socket is dropped at accept. The node
+        # lets go of the refused socket when it reads the client's FIN: wait, or one silent connection could find
+        # the cap full and be dropped.
+        await wait_for(lambda: node.held_connections() == LIMIT, "the refused socket let go")
         held += silent(node.port, HARD_CAP - LIMIT)
+        await wait_for(lambda: node.held_connections() == HARD_CAP, "every silent connection held")
         await wait_for(lambda: first_reply(node.ws_port, UPGRADE) == b"", "socket dropped at accept past the hard cap")
     finally:
         for sock in held:

@@ -126,6 +126,29 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
+    def held_connections(self) -> int:
+        """Connections the node's process holds open on its own ports (HTTP and socket), read from /proc (Linux):
+        what its connection caps count, seen from outside. A client's view lags the node's: a socket the client
+        saw closed may still be held until the node reads the client's FIN."""
+        assert self.proc is not None
+        inodes = set()
+        for fd in Path(f"/proc/{self.proc.pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except FileNotFoundError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        ports = {self.port, self.ws_port}
+        held = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()  # local address, remote, state (0A: listening), ..., inode (the tenth)
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port in ports and fields[3] != "0A" and fields[9] in inodes:
+                    held += 1
+        return held
+
     def create_admin(self, name: str) -> None:
         """Give a registered account the operator role with `valgame admin create-admin`, as an operator would (its
         next login carries the role)."""
