@@ -38,14 +38,6 @@ class CommandDeadlines:
     def running(self) -> int:
         return len(self._running)
 
-    def _start(self, deadline: Deadline, loop: asyncio.AbstractEventLoop) -> None:
-        self._running[deadline] = None
-        if self._timer is None:
-            self._timer = loop.call_at(deadline.expires, self._expire, loop)
-
-    def _end(self, deadline: Deadline) -> None:
-        self._running.pop(deadline, None)
-
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """Cut off every command past its deadline; then wait for the oldest one left (none: no timer)."""
         self._timer = None
@@ -81,15 +73,19 @@ class Deadline:
         self.expired = False
 
     def __enter__(self) -> Deadline:
+        # Once per command: `CommandDeadlines`' bookkeeping is done here, without a method call of its own.
+        deadlines, loop = self._deadlines, self._loop
         self._cancelling = self._task.cancelling()
         self.expired = False
-        self.expires = self._loop.time() + self._deadlines.seconds
-        self._deadlines._start(self, self._loop)
+        self.expires = expires = loop.time() + deadlines.seconds
+        deadlines._running[self] = None
+        if deadlines._timer is None:
+            deadlines._timer = loop.call_at(expires, deadlines._expire, loop)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._deadlines._end(self)
+        self._deadlines._running.pop(self, None)
         # Ours was the cancellation (no other one was asked for since): the block ran out of time.
         if self.expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc
