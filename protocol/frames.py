@@ -69,7 +69,7 @@ def decode(raw: str | bytes) -> Frame:
     frame_type = obj.get("type")
     if type(frame_type) is not str:
         raise FrameError(ErrorCode.BAD_REQUEST, "type must be a string", id=frame_id, field="type")
-    if not obj.keys() <= _FRAME_KEYS:
+    if not _FRAME_KEYS.issuperset(obj):
         key = next(k for k in obj if k not in _FRAME_KEYS)
         raise FrameError(ErrorCode.BAD_REQUEST, f"unknown field {key}", id=frame_id, field=str(key)[:64])
     command = COMMANDS.get(frame_type)
