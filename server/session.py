@@ -80,7 +80,6 @@ class Session:
         "_max_frames",
         "_metrics",
         "_out",
-        "_out_bytes",
         "_progress_at",
         "_refusals",
         "_seen",
@@ -97,6 +96,7 @@ class Session:
         "name",
         "opened_at",
         "player_id",
+        "queued_bytes",
         "role",
         "topics",
         "transport",
@@ -137,7 +137,7 @@ class Session:
         self._max_bytes = max_bytes
         self._metrics = metrics
         self._out: deque[bytes] = deque()
-        self._out_bytes = 0
+        self.queued_bytes = 0  # bytes waiting for the writer (read before every command: an attribute)
         # Until the auth reply is out, and while events are read back from the log to fill a gap, events from the
         # bus are not sent: only the highest seq seen is noted, and the catch-up goes on until it has that one.
         self._behind = True
@@ -151,11 +151,6 @@ class Session:
     @property
     def closed(self) -> bool:
         return self.close_code is not None
-
-    @property
-    def queued_bytes(self) -> int:
-        """Bytes waiting for the writer."""
-        return self._out_bytes
 
     def start_writer(self) -> None:
         """From now on frames go out (anything queued before goes first)."""
@@ -196,7 +191,7 @@ class Session:
         """Drop the connection now, with whatever is queued or half-sent: the reader then sees the disconnect
         and releases the session."""
         self._out.clear()
-        self._out_bytes = 0
+        self.queued_bytes = 0
         if not self.transport.abort() and self._writer is not None and not self._writer.done():
             self._writer.cancel()  # the server offers no abort: at least stop writing
 
@@ -209,8 +204,8 @@ class Session:
             self._send_now(frame)
             return
         self._out.append(frame)
-        self._out_bytes += len(frame)
-        if len(self._out) > self._max_frames or self._out_bytes > self._max_bytes:
+        self.queued_bytes += len(frame)
+        if len(self._out) > self._max_frames or self.queued_bytes > self._max_bytes:
             self._metrics.queue_overflows.inc()
             self.close(CloseCode.TOO_SLOW, "outbound queue overflow", flush=False)
             return
@@ -293,7 +288,7 @@ class Session:
         self._metrics.closes.labels(str(code)).inc()
         if not flush:
             self._out.clear()
-            self._out_bytes = 0
+            self.queued_bytes = 0
         # A close reason is at most 123 bytes (RFC 6455); cut on a character boundary.
         self._close_reason = reason.encode()[:123].decode(errors="ignore")
         self._spawn_writer()  # sends the close frame (after the queue, or after the send in progress)
@@ -308,7 +303,7 @@ class Session:
             self._progress_at = loop.time()
             while out:
                 frame = out.popleft()
-                self._out_bytes -= len(frame)
+                self.queued_bytes -= len(frame)
                 pending = send(frame)
                 if pending is not None:
                     await pending
