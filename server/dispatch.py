@@ -59,7 +59,7 @@ async def dispatch(ctx: CommandContext, metrics: Metrics, session: Session, raw:
             if not session.accepting:
                 raise GameError(ErrorCode.MAINTENANCE, "node draining; reconnect to another node")
             with deadline:
-                result = await HANDLERS[frame.type](Call(ctx, session, frame))
+                result = await HANDLERS[frame.type](Call(ctx, session, frame, session.player_id))
             if type(result) is Reply:
                 session.send(encode_reply(frame.id, frame.type, result.data, replayed=result.replayed))
             else:

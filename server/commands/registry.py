@@ -46,15 +46,12 @@ class Call:
     ctx: CommandContext
     session: Session
     frame: Frame
+    player_id: str  # the session's player: whom the command acts for (a field, not a property: read by most handlers)
     now: float = field(default_factory=time.time)
 
     @property
     def data(self) -> dict[str, Any]:
         return self.frame.data
-
-    @property
-    def player_id(self) -> str:
-        return self.session.player_id
 
     @property
     def idem(self) -> Idem | None:

@@ -216,7 +216,7 @@ def command(node: Node, account: Account, type_: str, data: dict[str, Any], idem
     """A command as the socket would hand it to its handler."""
     session = SimpleNamespace(player_id=account.id, name=account.name)
     frame = SimpleNamespace(type=type_, data=data, idem=idem)
-    return Call(node.commands, session, frame)  # type: ignore[arg-type]
+    return Call(node.commands, session, frame, session.player_id)  # type: ignore[arg-type]
 
 
 # --- expiry races --------------------------------------------------------------------------------------------------
