@@ -24,9 +24,10 @@ class StateCache:
     def __init__(self, size: int, max_age: float) -> None:
         self.size = size
         self.max_age = max_age
-        # player -> (version, monotonic time stored, doc, state); doc None marks a version announced by another
-        # node and not read here yet, so that a read that started before the announcement cannot store older data.
-        self._entries: dict[str, tuple[int, float, PlayerDoc | None, PlayerState | None]] = {}
+        # player -> (version, monotonic time stored, (doc, state)); None for the pair marks a version announced by
+        # another node and not read here yet, so that a read that started before the announcement cannot store
+        # older data. The pair is what `get` returns: made once when stored, not on every hit.
+        self._entries: dict[str, tuple[int, float, tuple[PlayerDoc, PlayerState] | None]] = {}
         self._reading: dict[str, int] = {}  # player -> storage reads in flight
 
     def __len__(self) -> int:
@@ -36,7 +37,7 @@ class StateCache:
         entry = self._entries.get(player_id)
         if entry is None or entry[2] is None or time.monotonic() - entry[1] > self.max_age:
             return None
-        return entry[2], entry[3]  # type: ignore[return-value]
+        return entry[2]
 
     def put(self, doc: PlayerDoc, state: PlayerState) -> None:
         """Keep `state` at `doc.version`, unless a newer version is already known."""
@@ -50,7 +51,7 @@ class StateCache:
             del entries[doc.id]  # re-inserted last: the oldest entries are the first evicted
         else:
             self._make_room()
-        entries[doc.id] = (doc.version, time.monotonic(), doc, state)
+        entries[doc.id] = (doc.version, time.monotonic(), (doc, state))
 
     def _make_room(self) -> None:
         if len(self._entries) >= self.size:
@@ -73,10 +74,10 @@ class StateCache:
         known = self._entries.get(player_id)
         if known is not None:
             if known[0] < version:
-                self._entries[player_id] = (version, known[1], None, None)
+                self._entries[player_id] = (version, known[1], None)
         elif player_id in self._reading and self.size > 0:
             self._make_room()
-            self._entries[player_id] = (version, 0.0, None, None)
+            self._entries[player_id] = (version, 0.0, None)
 
     def drop(self, player_id: str) -> None:
         self._entries.pop(player_id, None)
