@@ -152,7 +152,7 @@ async def measure(sockets: int, commands: int, runs: int) -> dict[str, Any]:
             figures.append((time.process_time() - cpu) / commands * 1e6)
             if driver.errors:
                 raise SystemExit(f"{driver.errors} replies were not energy.get answers")
-        handled = node.metrics.commands.counts.get(("energy.get", "ok"), 0)  # the node's own count
+        handled = node.metrics.commands.count("energy.get", "ok")  # the node's own count
         for socket in opened:
             socket.on_ws_disconnected(socket.ws)  # type: ignore[arg-type]
         await asyncio.gather(*tasks, return_exceptions=True)

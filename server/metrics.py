@@ -19,34 +19,41 @@ class CommandFigures:
 
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self.buckets = buckets
-        self.counts: dict[tuple[str, str], int] = {}
-        self._latency: dict[str, list[float]] = {}  # type -> [count per bucket..., count above the last, sum]
+        # type -> (count by outcome, [count per latency bucket..., count above the last, sum of seconds]): one
+        # look-up by type per command, and no key made of the pair
+        self._by_type: dict[str, tuple[dict[str, int], list[float]]] = {}
 
     def record(self, command_type: str, outcome: str, seconds: float | None = None) -> None:
-        key = (command_type, outcome)
-        counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
+        figures = self._by_type.get(command_type)
+        if figures is None:
+            figures = self._by_type[command_type] = ({}, [0] * (len(self.buckets) + 2))
+        outcomes, latency = figures
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if seconds is None:
             return
-        latency = self._latency.get(command_type)
-        if latency is None:
-            latency = self._latency[command_type] = [0] * (len(self.buckets) + 2)
         latency[bisect_left(self.buckets, seconds)] += 1
         latency[-1] += seconds
 
+    def count(self, command_type: str, outcome: str) -> int:
+        figures = self._by_type.get(command_type)
+        return figures[0].get(outcome, 0) if figures is not None else 0
+
     def total(self) -> int:
-        return sum(self.counts.values())
+        return sum(sum(outcomes.values()) for outcomes, _ in self._by_type.values())
 
     def collect(self) -> Iterator[Metric]:
         commands = CounterMetricFamily("valgame_commands", "Commands handled, by type and outcome (ok or an error "
                                        "code).", labels=["type", "outcome"])
-        for (command_type, outcome), count in sorted(self.counts.items()):
-            commands.add_metric([command_type, outcome], count)
+        for command_type, (outcomes, _) in sorted(self._by_type.items()):
+            for outcome, count in sorted(outcomes.items()):
+                commands.add_metric([command_type, outcome], count)
         yield commands
         latency = HistogramMetricFamily("valgame_command_seconds", "Time from a command's arrival to its reply "
                                         "being queued.", labels=["type"])
         bounds = [*(str(float(b)) for b in self.buckets), "+Inf"]
-        for command_type, values in sorted(self._latency.items()):
+        for command_type, (_, values) in sorted(self._by_type.items()):
+            if not any(values[:-1]):
+                continue  # counted, never timed (frames refused before they had a command)
             cumulative, running = [], 0
             for bound, count in zip(bounds, values[:-1], strict=True):
                 running += int(count)
