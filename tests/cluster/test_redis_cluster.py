@@ -176,3 +176,14 @@ def test_a_cluster_node_whose_bus_port_was_taken_starts_on_other_ports(tmp_path:
             assert first.port != taken and shards.healthy()
         finally:
             shards.stop()
+
+
+def test_a_cluster_that_fails_to_start_leaves_no_server_running(tmp_path: Path) -> None:
+    """The test support's own cleanup: when a later server cannot start, the ones started before it are stopped."""
+    shards = ClusterSet(tmp_path / "redis", masters=3)
+    shards.servers[2].args.append("--no-such-option")  # redis-server exits at once with it, at every attempt
+    with pytest.raises(RuntimeError):
+        shards.start()
+    started = shards.servers[:2]
+    assert all(server.proc is not None for server in started)
+    assert all(server.proc.poll() is not None for server in started if server.proc is not None)

@@ -211,15 +211,21 @@ class ClusterSet:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers[:2]) + "/"
 
     def start(self) -> ClusterSet:
-        for server in self.servers:
-            _start_cluster_node(server)
-        binary = shutil.which("redis-cli")
-        if binary is None:
-            raise RuntimeError("redis-cli is not installed")
-        subprocess.run([binary, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
-                        "--cluster-replicas", str(self.replicas), "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
-        wait_until(self.healthy, 30, "the cluster to be ok on every server")
+        """Start every server and make them one cluster; if any step fails, the servers already started are
+        stopped (a fixture that fails to start has no teardown to do it, and a stray server loads later tests)."""
+        try:
+            for server in self.servers:
+                _start_cluster_node(server)
+            binary = shutil.which("redis-cli")
+            if binary is None:
+                raise RuntimeError("redis-cli is not installed")
+            subprocess.run([binary, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
+                            "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                           check=True, capture_output=True, timeout=60)
+            wait_until(self.healthy, 30, "the cluster to be ok on every server")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def healthy(self) -> bool:
