@@ -12,7 +12,8 @@
   finish by itself or gave no results, 130 when interrupted).
 
 Everything it starts is stopped when it ends, also on Ctrl-C or SIGTERM; the load ends with the scenario's shape,
-and a time bound stops Locust should it not.
+and a time bound stops Locust should it not. The stop itself is bounded (`STOP_SECONDS`: each process gets its own
+bound, then is killed) and each of its stages is printed with its time.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ import httpx
 
 from bench.common import CLK_TCK, WORK, check_loopback, child_pids, cpu_seconds, machine
 from bench.scenario_report import failure_kinds, read_stats, render_charts, verdict
+from tests.support.deployment import STOP_SECONDS as DEPLOYMENT_STOP_SECONDS
 from tests.support.deployment import deployment
 from tests.support.servers import REPO, stop_process
 
 LOCUST_STOP_SECONDS = 30  # Locust's own stop (users finish their task, reports written) before it is killed
+# The longest a run's stop (Locust's, then the deployment's) can take once it ends or is interrupted: each process
+# gets its own bound and is then killed.
+STOP_SECONDS = LOCUST_STOP_SECONDS + DEPLOYMENT_STOP_SECONDS
 TIME_BOUND_MARGIN = 120.0  # beyond the shape's duration: start-up, the ramp's first logins, the stop
 
 
@@ -178,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
                              "machine_at_start": machine()}
     print(f"{scenario.name} ({scenario.shape}) x {args.scale:g} on {kind}; results in {out}", flush=True)
     outcome = "finished"
+    stopping_at = 0.0
     try:
         with deployment(work / kind, args.cluster) as deployed:
             locust: subprocess.Popen[bytes] | None = None
@@ -196,14 +202,20 @@ def run(args: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     outcome = f"stopped at its time bound ({bound:.0f} s)"
             finally:
+                # Each stage of the stop is logged with its time: a stop that takes long shows where.
+                stopping_at = time.monotonic()
                 if locust is not None:
+                    print("stopping Locust", flush=True)
                     stop_locust(locust)
                 sampler.stop()
+                print(f"stopping the deployment ({time.monotonic() - stopping_at:.1f} s into the stop)", flush=True)
     except KeyboardInterrupt:
         outcome = "interrupted"
     except (RuntimeError, TimeoutError) as exc:  # a process of the deployment did not start
         outcome = f"failed: {exc}"
     finally:
+        if stopping_at:
+            print(f"deployment stopped ({time.monotonic() - stopping_at:.1f} s into the stop)", flush=True)
         logs = out / "logs"
         logs.mkdir(exist_ok=True)
         for log in work.rglob("*.log"):

@@ -25,6 +25,10 @@ from tests.support.servers import ServerProcess
 
 CLUSTER_NODES = 2
 NODE_START_SECONDS = 60  # a loaded shared machine starts a node slowly
+NODE_STOP_SECONDS = 20  # a node's graceful drain, before it is killed
+SERVICE_STOP_SECONDS = 10  # redis-server's, secantusd's and HAProxy's stop, before each is killed
+# The longest a cluster's stop can take: one after another, each process gets its bound and is then killed.
+STOP_SECONDS = CLUSTER_NODES * NODE_STOP_SECONDS + 3 * SERVICE_STOP_SECONDS
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Deployment:
 
 def _stop_node(node: ServerProcess) -> None:
     if node.proc is not None:
-        node.terminate(timeout=20)  # a graceful drain; killed when it takes longer
+        node.terminate(timeout=NODE_STOP_SECONDS)  # a graceful drain; killed when it takes longer
 
 
 def _stop_all(stops: list[Callable[[], Any]]) -> None:
@@ -68,10 +72,10 @@ def deployment(root: Path, cluster: bool, **node_settings: Any) -> Iterator[Depl
             yield Deployment("single", node.http, {"node": node.proc}, [node])
             return
         redis = RedisProcess(root / "redis")
-        stops.append(redis.stop)
+        stops.append(lambda: redis.stop(SERVICE_STOP_SECONDS))
         redis.start()
         mongo = MongoProcess(root / "secantusd")
-        stops.append(mongo.stop)
+        stops.append(lambda: mongo.stop(SERVICE_STOP_SECONDS))
         mongo.start()
         nodes: list[ServerProcess] = []
         picows = node_settings.get("transport", servers.TRANSPORT) == "picows"
@@ -84,7 +88,7 @@ def deployment(root: Path, cluster: bool, **node_settings: Any) -> Iterator[Depl
             nodes.append(node)
         balancer = HaproxyProcess(root / "haproxy", [f"127.0.0.1:{n.port}" for n in nodes],
                                   socket_nodes=[f"127.0.0.1:{n.ws_port}" for n in nodes] if picows else None)
-        stops.append(balancer.stop)
+        stops.append(lambda: balancer.stop(SERVICE_STOP_SECONDS))
         balancer.start()
         processes = {f"node{i}": n.proc for i, n in enumerate(nodes, 1) if n.proc is not None}
         assert redis.proc and mongo.proc and balancer.proc

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from tests.support.servers import free_port, wait_until
+from tests.support.servers import free_port, stop_process, wait_until
 
 
 class RedisProcess:
@@ -56,10 +56,9 @@ class RedisProcess:
         except OSError:
             return False
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM; SIGKILL when it has not exited within `timeout` (it must not outlive a test)."""
+        stop_process(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, connections cut."""
