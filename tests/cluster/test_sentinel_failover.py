@@ -136,8 +136,11 @@ async def test_two_failovers_in_a_row_with_the_old_address_refusing(
         def replica_again(dying: RedisProcess = dying) -> bool:
             return sentinels.master_port() != dying.port and sentinels.replicas_up() >= 1
 
-        await eventually(lambda: asyncio.to_thread(replica_again), REJOIN_SECONDS,
-                         f"round {round_}: the old master a replica")
+        try:  # Sentinel acts on a scale of seconds: asked twice a second
+            await eventually(lambda: asyncio.to_thread(replica_again), REJOIN_SECONDS,
+                             f"round {round_}: the old master a replica", interval=0.5)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{await asyncio.to_thread(sentinels.describe)}") from None
     assert listener.close_code is None and talker.close_code is None
     assert_no_gap(listener, hello["seq"])
     await cluster.audit()

@@ -130,6 +130,24 @@ class SentinelSet:
                        and r.get("master-link-status") == "ok")
         return 0
 
+    def describe(self) -> str:
+        """What each sentinel says of the master and its replicas, each server's ROLE, and the tail of every log: for
+        a test's failure message, when the sentinels did not do what it waited for."""
+        lines = []
+        for sentinel in self.sentinels:
+            master = _command(sentinel.port, "SENTINEL", "get-master-addr-by-name", SERVICE)
+            replicas = _command(sentinel.port, "SENTINEL", "replicas", SERVICE) or []
+            seen = [{key: r.get(key) for key in ("name", "flags", "master-link-status", "role-reported")}
+                    for r in replicas if isinstance(r, dict)]
+            lines.append(f"sentinel {sentinel.port}: master {master}, replicas {seen}")
+        for server in (self.master, self.replica):
+            lines.append(f"server {server.port}: ROLE {_command(server.port, 'ROLE')}")
+        for process in (*self.sentinels, self.master, self.replica):
+            log = process.workdir / "redis.log"
+            tail = log.read_text().splitlines()[-12:] if log.exists() else []
+            lines += [f"--- {process.workdir.name} ({process.port})", *tail]
+        return "\n".join(lines)
+
     def _replica_known(self) -> bool:
         for sentinel in self.sentinels:
             replicas = _command(sentinel.port, "SENTINEL", "replicas", SERVICE) or []
