@@ -181,17 +181,18 @@ def add_references_option(parser: argparse.ArgumentParser) -> None:
 
 
 def references_of(args: argparse.Namespace) -> list[str]:
-    chosen = [r.strip() for r in args.references.split(",") if r.strip()]
-    if set(chosen) - set(REFERENCES):
-        raise SystemExit(f"--references: choose among {', '.join(REFERENCES)}")
-    return chosen
+    return _chosen(args.references, REFERENCES, "--references", allow_none=True)
 
 
 def transports_of(args: argparse.Namespace) -> list[str]:
-    chosen = [t.strip() for t in args.transports.split(",") if t.strip()]
-    unknown = set(chosen) - set(TRANSPORTS)
-    if unknown or not chosen:
-        raise SystemExit(f"--transports: choose among {', '.join(TRANSPORTS)}")
+    return _chosen(args.transports, TRANSPORTS, "--transports", allow_none=False)
+
+
+def _chosen(value: str, allowed: tuple[str, ...], option: str, *, allow_none: bool) -> list[str]:
+    """A comma-separated option's names, each one of `allowed` (and at least one unless `allow_none`)."""
+    chosen = [name.strip() for name in value.split(",") if name.strip()]
+    if set(chosen) - set(allowed) or not (chosen or allow_none):
+        raise SystemExit(f"{option}: choose among {', '.join(allowed)}")
     return chosen
 
 
