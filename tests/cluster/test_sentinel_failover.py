@@ -28,7 +28,8 @@ PROBE = {"bus_probe_seconds": 0.3, "bus_probe_timeout_seconds": 1.0}
 AFTER_FAILOVER = 5.0  # seconds the nodes may take, beyond the sentinels' failover, to deliver again
 # A dead master that comes back is made a replica by Sentinel's own clock, not the test's: it is reconfigured only
 # once it has reported its role for a while (8 s, against flapping), then syncs, and a sentinel sees the link up at
-# its next INFO of that replica (every 10 s): ~20 s on a quiet machine. A CI run once needed more than 30.
+# its next INFO of that replica (every 10 s): ~20 s on a quiet machine. CI failed here twice in a row, with 30 s and
+# then with 60, for a reason not found (never locally): a failure now prints what the sentinels see (`describe`).
 REJOIN_SECONDS = 60.0
 
 
