@@ -21,6 +21,7 @@ from persistence.port import (
     RefreshToken,
     Storage,
     Unavailable,
+    without_frames,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Storage",
     "Unavailable",
     "open_storage",
+    "without_frames",
 ]
 
 

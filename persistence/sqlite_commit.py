@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from persistence.port import Change, Conflict, Duplicate, LoggedEvent, change_events, event_counts, number_events
+from persistence.port import (
+    Change,
+    Conflict,
+    Duplicate,
+    LoggedEvent,
+    change_events,
+    event_counts,
+    number_events,
+    without_frames,
+)
 from persistence.sqlite_errors import unavailable_if_locked
 from persistence.worker_thread import WorkerThread
 
@@ -47,7 +56,13 @@ class SQLiteCommit:
         self._queued.append((change, committed))
         if not self._writing:
             self._write_group(loop)
-        return await committed
+        try:
+            return await committed
+        finally:
+            # A `Conflict` raised here holds this frame in its traceback, and the future holds the `Conflict`:
+            # without this, a cycle only the garbage collector frees (persistence.port.without_frames says why
+            # that matters).
+            del committed
 
     def _write_group(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hand the queued changes to the writer thread as one group; when it is done, settle each change and hand
@@ -98,7 +113,7 @@ class SQLiteCommit:
                 except Exception as exc:  # Conflict, Duplicate, or a constraint: this change only
                     db.execute("ROLLBACK TO change")
                     db.execute("RELEASE change")
-                    outcomes.append(exc)
+                    outcomes.append(without_frames(exc))
                     continue
                 db.execute("RELEASE change")
                 outcomes.append(logged)

@@ -30,6 +30,7 @@ from persistence import (
     PlayerDoc,
     PlayerWrite,
     Unavailable,
+    without_frames,
 )
 from protocol import ErrorCode
 from server.bus import Claims, Events, Leaderboards
@@ -283,13 +284,17 @@ class Players:
             except asyncio.CancelledError:
                 commit.add_done_callback(_report_abandoned)
                 raise
-            except Conflict:
+            except Conflict as lost:
+                # The commit task keeps the error, which passed through this frame (and its list of `commits`):
+                # its traceback would make a cycle that only the garbage collector frees (persistence.port).
+                without_frames(lost)
                 for write in planned.change.players:
                     self.cache.drop(write.id)  # it may have planned from a stale entry
                 continue
-            except Duplicate:
+            except Duplicate as lost:
                 if idem is None:
                     raise
+                without_frames(lost)
                 continue  # a twin of this command committed first: the next pass replays its reply
             return Reply(planned.reply)
         raise GameError(ErrorCode.CONFLICT, "the state changed too often at once; try again")
