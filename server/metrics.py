@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollecto
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from server.collector import PAUSES
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -166,6 +168,7 @@ class Metrics:
         r.register(self.storage)
         # process_cpu_seconds_total, process_resident_memory_bytes...: the CPU alert and the dashboard use them
         ProcessCollector(registry=r)
+        r.register(PAUSES)  # the garbage collector's runs and pauses (server/collector.py)
         self.backup_last_success = Gauge("valgame_backup_last_success_timestamp_seconds", "When the last backup of "
                                          "this node's embedded store started that succeeded (Unix time; 0: none).",
                                          registry=r)

@@ -13,6 +13,7 @@ from types import FrameType
 import uvicorn
 
 from server.app import create_app
+from server.collector import PAUSES, set_thresholds
 from server.edge import EdgeLimits, guarded_protocols, parse_networks
 from server.edge_middleware import EdgeMiddleware
 from server.logs import configure
@@ -105,6 +106,8 @@ def uvicorn_config(app: object, settings: Settings, limits: EdgeLimits | None = 
 
 def serve(settings: Settings) -> None:
     configure(settings.log_level)
+    set_thresholds(settings.gc_threshold0, settings.gc_threshold1, settings.gc_threshold2)  # the process's, so here
+    PAUSES.watch()
     node = Node(settings)
     limits = edge_limits(settings)
     connections: set[object] = set()  # uvicorn's set of open connections (HTTP, sockets on asgi), once it exists

@@ -134,3 +134,24 @@ async def test_sigterm_closes_every_socket_with_1012_and_exits_0(make_server: Ca
     assert raw_code == 1012
     assert await asyncio.wait_for(returncode, 40) == 0
     assert "Traceback" not in node.log(), node.log()[-3000:]
+
+
+async def test_the_garbage_collector_runs_with_the_node_thresholds_and_its_pauses_are_counted(
+        make_server: Callable[..., ServerProcess], connect: Connect) -> None:
+    """The thresholds are the node's settings (server/collector.py), applied in its process; each collection's
+    time is counted by generation. A young generation of 100 objects makes collections happen within a few
+    commands."""
+    node = make_server(gc_threshold0=100, gc_threshold1=3, gc_threshold2=7)
+    client, _ = await connect(node)
+    first = await scrape(node.http)
+    assert [sample(first, "valgame_gc_threshold", generation=g) for g in "012"] == [100, 3, 7]
+
+    async def collected() -> bool:
+        await client.call("state.get")
+        now = await scrape(node.http)
+        return all(sample(now, "valgame_gc_collections_total", generation=g)
+                   > sample(first, "valgame_gc_collections_total", generation=g) for g in "01")
+
+    await eventually(collected, 10, "young and middle collections counted")
+    last = await scrape(node.http)
+    assert sample(last, "valgame_gc_pause_seconds_total", generation="0") > 0
