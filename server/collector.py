@@ -1,19 +1,20 @@
 """The node process's cyclic garbage collector: its thresholds (settings), and the time its collections take
 (for /metrics).
 
-Why the thresholds are settings, with other defaults than Python's (700, 10, 10): CPython counts a generation's
-age in allocations, not in time. One node with 10,000 active players allocates so fast that an object living ten
+Why the thresholds are settings, and the full collection's is not Python's (10): CPython counts a generation's age
+in allocations, not in time. One node with 10,000 active players allocates so fast that an object living ten
 milliseconds (a command's state, a commit waiting for its group) survives two young collections and is counted
-towards the next full one; a full collection then walks every object of 10,000 sessions. Measured on that node
+towards the next full one, and a full collection walks every object of 10,000 sessions. Measured on that node
 (issue #13, docs/PERFORMANCE.md run 17): 45 full collections in 3 minutes, 1.2 s each, with the event loop stopped
-through each: 58 % of the loop's CPU was the collector, and every command waited behind it. With a larger young
-generation, commands' objects die (by reference counting) before they are ever counted old, and full collections
-become rare. What remains is the young and middle collections' own pauses, which `valgame_gc_pause_seconds_total`
-shows.
+through each: 56 % of the loop thread's CPU was the collector, and every command waited behind it. Considered after
+1,000 middle collections instead of 10, a full collection came once in a run of the same length. Young and middle
+collections keep Python's sizes: a young generation of 50,000 objects also stopped the full collections, but each
+young collection then took ~50 ms, walking objects no longer in the processor's cache, and a picows node holding
+19,500 idle sockets used ~0.025 core more with it (two runs each way).
 
 What rare full collections cost: objects that only the collector frees (reference cycles: a closed socket's
 objects, errors kept with their tracebacks) wait longer for it. persistence.port.without_frames keeps the commit
-path's errors out of such cycles.
+path's errors out of such cycles; `valgame_gc_pause_seconds_total` shows what the collector costs a node.
 """
 
 from __future__ import annotations

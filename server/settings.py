@@ -171,14 +171,15 @@ class Settings:
     ws_per_message_deflate: bool = setting(
         False, "Per-message deflate (costs memory and throughput).")
     gc_threshold0: int = setting(
-        50_000, "The cyclic garbage collector's young generation: tracked objects allocated (net) before it runs "
-                "(Python's default is 700, which on a busy node made full collections most of its CPU; "
-                "server/collector.py, docs/PERFORMANCE.md run 17).")
+        700, "The cyclic garbage collector's young generation: tracked objects allocated (net) before it runs "
+             "(Python's default).")
     gc_threshold1: int = setting(
-        10, "Young collections before a collection of the middle generation.")
+        10, "Young collections before a collection of the middle generation (Python's default).")
     gc_threshold2: int = setting(
-        100, "Middle collections before a full collection is considered (Python also waits until the objects "
-             "promoted since the last one are a quarter of those it would walk).")
+        1000, "Middle collections before a full collection is considered (Python's default is 10, which on a busy "
+              "node made full collections, each a pause of the event loop, most of its CPU: server/collector.py, "
+              "docs/PERFORMANCE.md run 17). Python also waits until the objects promoted since the last one are a "
+              "quarter of those it would walk.")
     sqlite_synchronous: str = setting(
         "NORMAL", "SQLite `synchronous` pragma: NORMAL survives a crashed process, FULL also a power cut.")
     sqlite_checkpoint_seconds: float = setting(
