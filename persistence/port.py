@@ -49,10 +49,10 @@ def without_frames(error: E) -> E:
     the frame that caught it (a group commit's outcome for one change).
 
     Why: the traceback holds the frames it passed through, and the catching frame holds the error (in its list of
-    outcomes): a reference cycle, which only the cyclic garbage collector frees. One node with 10,000 active players
-    (issue #13) had about 120 `Conflict`s a second, each such cycle keeping a whole group's changes (player states,
-    events) alive until a full collection: those collections, each a pause of the event loop, took more than half
-    of its CPU. A `Conflict` or `Duplicate` is a verdict on the change, not a bug: its frames tell nothing."""
+    outcomes): a reference cycle, which only the cyclic garbage collector frees, in a full collection (a pause of
+    the event loop, rare by design: server/collector.py). One node with 10,000 active players (issue #13) had about
+    120 `Conflict`s a second, each such cycle keeping a whole group's changes (player states, events) alive until
+    then. A `Conflict` or `Duplicate` is a verdict on the change, not a bug: its frames tell nothing."""
     error.__traceback__ = None
     error.__context__ = None
     error.__cause__ = None
