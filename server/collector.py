@@ -26,8 +26,6 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-GENERATIONS = (0, 1, 2)
-
 
 def set_thresholds(young: int, middle: int, old: int) -> None:
     """`gc.set_threshold` for this process, each value checked: 0 for the young generation would turn the
@@ -71,7 +69,7 @@ class CollectorPauses:
                                      "the event loop does nothing else meanwhile.", labels=["generation"])
         thresholds = GaugeMetricFamily("valgame_gc_threshold", "The collector's thresholds (`gc_threshold0..2`).",
                                        labels=["generation"])
-        for generation, threshold in zip(GENERATIONS, gc.get_threshold(), strict=True):
+        for generation, threshold in enumerate(gc.get_threshold()):
             label = [str(generation)]
             runs.add_metric(label, self.runs[generation])
             pauses.add_metric(label, self.seconds[generation])

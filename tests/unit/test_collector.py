@@ -41,7 +41,8 @@ def test_each_collection_is_counted_with_its_time_by_generation() -> None:
         gc.collect(2)
     finally:
         pauses.unwatch()
-    assert pauses.runs[1] >= 1 and pauses.runs[2] >= 2
+    assert pauses.runs[1] >= 1  # the young and middle generations also run on their own
+    assert pauses.runs[2] == 2  # each full collection counted once: watched once
     assert pauses.seconds[2] > 0
     counted = list(pauses.runs)
     gc.collect(2)  # no longer watched
